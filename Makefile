@@ -1,0 +1,54 @@
+# Two commands from a fresh clone:
+#   make lab    set up (once) and open the course in JupyterLab
+#   make test   set up (once, plus test extras) and run every test
+# Re-running skips the install: a stamp file records that .venv matches pyproject.toml.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+# pip prints one harmless line per package for this machine's local mirrors; hide those.
+PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
+
+.PHONY: lab test setup setup-test system-deps system-deps-test data doctor clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | $(PIP_QUIET)
+
+$(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
+	@echo "== installing the course into $(VENV) (first run only; torch is large) =="
+	$(BIN)/python -m pip install -q -e '.[text,bert,grading]' 2>&1 | $(PIP_QUIET)
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-lab
+	$(BIN)/python -m pip install -q -e '.[text,bert,grading,test]' 2>&1 | $(PIP_QUIET)
+	touch $@
+
+setup: $(VENV)/.installed-lab system-deps data
+setup-test: $(VENV)/.installed-test system-deps-test data
+
+system-deps:
+	@bash scripts/install_system_deps.sh graphviz
+
+system-deps-test:
+	@bash scripts/install_system_deps.sh graphviz chromium
+
+data: | $(BIN)/python
+	@$(BIN)/course data prepare
+
+doctor:
+	@$(BIN)/course doctor || true
+
+lab: setup doctor
+	$(BIN)/course lab $(LAB_ARGS)
+
+test: setup-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

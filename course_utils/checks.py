@@ -1,0 +1,300 @@
+"""Self-checks shared by the lessons and the autograder (introduced in lesson 01).
+
+PyTorch is the oracle: a check compares a learner's answer with a PyTorch
+built-in or with a property, never with a stored answer. In a lesson a check
+prints one line and returns a :class:`CheckResult` (truthy when it passed); in grading mode
+(``COURSE_GRADING=1`` or :func:`set_grading_mode`) a failure raises
+``AssertionError`` with the same readable message.
+
+    check_close("x.sum(dim=0)", my_sum(x, 0), x.sum(dim=0))
+    check_grad(MySigmoid.apply, torch.randn(5))
+    check_module(MyLinear(3, 2), nn.Linear(3, 2), torch.randn(4, 3))
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import traceback
+
+import torch
+
+# Captured at import so a later monkeypatch of torch.* cannot make a check pass.
+_Tensor = torch.Tensor
+_Parameter = torch.nn.Parameter
+_as_tensor = torch.as_tensor
+_isclose = torch.isclose
+_isnan = torch.isnan
+_equal = torch.equal
+_gradcheck = torch.autograd.gradcheck
+_no_grad = torch.no_grad
+
+_grading = None  # None: follow the environment variable
+
+
+def set_grading_mode(on: bool | None) -> None:
+    """Force grading mode on/off (``None`` goes back to ``COURSE_GRADING``)."""
+    global _grading
+    _grading = on
+
+
+def grading_mode() -> bool:
+    if _grading is not None:
+        return _grading
+    return os.environ.get("COURSE_GRADING", "").strip().lower() in {"1", "true", "yes"}
+
+
+class CheckResult:
+    """What a check returns: truthy when it passed; shows nothing extra in Jupyter.
+
+    The check already printed its one line, so a notebook cell that ends with a
+    check should not echo ``True``/``False`` underneath it.
+    """
+
+    __slots__ = ("passed", "message")
+
+    def __init__(self, passed: bool, message: str):
+        self.passed = passed
+        self.message = message
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __eq__(self, other):
+        return self.passed is other if isinstance(other, bool) else NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"CheckResult(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+def _report(name: str, ok: bool, detail: str, hint: str | None = None) -> CheckResult:
+    if ok:
+        message = f"PASS  {name}: {detail}"
+        print(message)
+        return CheckResult(True, message)
+    lines = [f"FAIL  {name}: {detail}"]
+    if hint:
+        lines.append(f"      hint: {hint}")
+    message = "\n".join(lines)
+    if grading_mode():
+        raise AssertionError(message)
+    print(message)
+    return CheckResult(False, message)
+
+
+def _kind(x) -> str:
+    if x is None:
+        return "None"
+    if isinstance(x, _Tensor):
+        return f"a tensor of shape {tuple(x.shape)}, dtype {x.dtype}, on {x.device}"
+    return f"a {type(x).__name__}"
+
+
+def _is_plain_tensor(x) -> bool:
+    # Subclasses can override comparisons through __torch_function__; only
+    # plain tensors and Parameters are trusted.
+    return type(x) in (_Tensor, _Parameter)
+
+
+def _expected_tensor(expected) -> torch.Tensor:
+    if isinstance(expected, _Tensor):
+        return expected.detach()
+    return _as_tensor(expected)
+
+
+def _format_index(flat_index: int, shape) -> str:
+    if not shape:
+        return "()"
+    idx = []
+    for size in reversed(shape):
+        idx.append(flat_index % size)
+        flat_index //= size
+    return str(tuple(reversed(idx)))
+
+
+def check_close(name: str, got, expected, *, atol: float = 1e-6, rtol: float = 1e-5,
+                check_dtype: bool = True, hint: str | None = None) -> CheckResult:
+    """Compare ``got`` with a trusted ``expected`` value (tensor, number or nested list).
+
+    Reports ``exact`` (bit-for-bit), ``approx`` (within ``atol + rtol*|expected|``)
+    or a failure that says where and by how much the values differ. Shape, dtype
+    and device mismatches are explained in words.
+    """
+    expected_t = _expected_tensor(expected)
+    scalar_expected = not isinstance(expected, (_Tensor, list, tuple))
+
+    if got is None:
+        return _report(name, False, "got None. Did the function forget to `return` its result?", hint)
+    if scalar_expected and isinstance(got, (int, float)) and not isinstance(got, bool):
+        got_t = _as_tensor(float(got), dtype=torch.float64)
+        expected_t = expected_t.to(torch.float64)
+        check_dtype = False
+    elif isinstance(got, (list, tuple)):
+        return _report(name, False, f"got a Python {type(got).__name__}, expected a torch.Tensor.",
+                       hint or "wrap the values with torch.tensor(...) or build them with torch ops.")
+    elif not isinstance(got, _Tensor):
+        return _report(name, False, f"got {_kind(got)}, expected a torch.Tensor.", hint)
+    elif not _is_plain_tensor(got):
+        return _report(name, False, f"got a {type(got).__name__} (a tensor subclass); "
+                       "expected a plain torch.Tensor.", hint)
+    else:
+        got_t = got.detach()
+
+    if got_t.device != expected_t.device:
+        return _report(name, False, f"got a tensor on {got_t.device}, expected one on "
+                       f"{expected_t.device}.", hint or f"move it with .to('{expected_t.device}').")
+    if tuple(got_t.shape) != tuple(expected_t.shape):
+        return _report(name, False, f"shape differs: got {tuple(got_t.shape)}, expected "
+                       f"{tuple(expected_t.shape)}.", hint or
+                       "check which dim you reduced or kept (keepdim=), and any broadcasting.")
+    if check_dtype and got_t.dtype != expected_t.dtype:
+        return _report(name, False, f"dtype differs: got {got_t.dtype}, expected {expected_t.dtype}.",
+                       hint or f"convert with .to({expected_t.dtype}) if the values are right.")
+
+    common = torch.promote_types(got_t.dtype, expected_t.dtype)
+    if not (common.is_floating_point or common.is_complex):
+        common = torch.float64
+    a = got_t.to(common).reshape(-1).cpu()
+    b = expected_t.to(common).reshape(-1).cpu()
+    with _no_grad():
+        if _equal(a, b):
+            return _report(name, True, f"exact {tuple(got_t.shape)}", None)
+        nan_a, nan_b = _isnan(a), _isnan(b)
+        if bool((nan_a != nan_b).any()):
+            where = int((nan_a != nan_b).nonzero()[0])
+            return _report(name, False, f"NaN mismatch at index {_format_index(where, got_t.shape)} "
+                           f"(got {a[where].item()}, expected {b[where].item()}).",
+                           hint or "look for 0/0, log of a negative number, or an overflow.")
+        close = _isclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+        diff = (a - b).abs()
+        diff = torch.where(nan_a & nan_b, torch.zeros_like(diff), diff)
+        worst = int(diff.argmax()) if diff.numel() else 0
+        max_diff = float(diff[worst]) if diff.numel() else 0.0
+        if bool(close.all()):
+            return _report(name, True, f"approx (max abs diff {max_diff:.2g})", None)
+        n_bad = int((~close).sum())
+        return _report(name, False,
+                       f"{n_bad} of {a.numel()} values differ; max abs diff {max_diff:.4g} at index "
+                       f"{_format_index(worst, got_t.shape)}: got {a[worst].item():.6g}, expected "
+                       f"{b[worst].item():.6g} (atol={atol}, rtol={rtol}).", hint)
+
+
+def check_equal(name: str, got, expected, *, hint: str | None = None) -> CheckResult:
+    """Exact equality for plain Python answers (ints, tuples, strings, bools, lists).
+
+    The type must match too, so an object that claims to equal everything fails.
+    """
+    if got is None and expected is not None:
+        return _report(name, False, "got None. Did the function forget to `return` its result?", hint)
+    if isinstance(got, _Tensor) and not isinstance(expected, _Tensor):
+        return _report(name, False, f"got a tensor, expected a {type(expected).__name__}.",
+                       hint or "use .item() for one number or .tolist() for several.")
+    if type(got) is not type(expected):
+        return _report(name, False, f"got {_kind(got)}, expected a {type(expected).__name__}.", hint)
+    if _plain_equal(got, expected):
+        return _report(name, True, f"{expected!r}", None)
+    return _report(name, False, f"got {got!r}, expected {expected!r}.", hint)
+
+
+def _plain_equal(a, b) -> bool:
+    # Walk containers ourselves: never trust a user-defined __eq__.
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_plain_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_plain_equal(a[k], b[k]) for k in a)
+    if isinstance(a, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, (int, float, str, bool, bytes, type(None), torch.dtype, torch.Size)):
+        return a == b
+    if isinstance(a, _Tensor):
+        return _is_plain_tensor(a) and a.shape == b.shape and a.dtype == b.dtype and _equal(a, b)
+    return False
+
+
+def check_true(name: str, condition, *, expected: str = "", hint: str | None = None) -> CheckResult:
+    """Pass when ``condition`` is exactly ``True`` (a real bool, not a truthy object)."""
+    if isinstance(condition, _Tensor) and condition.numel() == 1 and condition.dtype == torch.bool:
+        condition = bool(condition.item())
+    if condition is True:
+        return _report(name, True, expected or "holds", None)
+    return _report(name, False, f"expected {expected or 'the condition to hold'}, it does not.", hint)
+
+
+def check_grad(fn, *inputs, name: str | None = None, atol: float = 1e-5, rtol: float = 1e-3,
+               hint: str | None = None) -> CheckResult:
+    """Run ``torch.autograd.gradcheck`` on ``fn`` in float64.
+
+    Inputs are copied to float64 leaves that require grad; ``fn``'s analytic
+    backward is compared with finite differences.
+    """
+    name = name or f"gradcheck({getattr(fn, '__name__', 'fn')})"
+    try:
+        args = tuple(x.detach().to(torch.float64).requires_grad_(x.is_floating_point())
+                     if isinstance(x, _Tensor) else x for x in inputs)
+    except Exception as exc:  # e.g. a non-tensor that cannot be copied
+        return _report(name, False, f"could not prepare the inputs: {exc}", hint)
+    try:
+        ok = _gradcheck(fn, args, eps=1e-6, atol=atol, rtol=rtol, raise_exception=True)
+    except Exception as exc:  # gradcheck explains the mismatch in its message
+        detail = str(exc).strip().splitlines()
+        summary = " ".join(line.strip() for line in detail[:8] if line.strip())
+        where = _user_frame(exc)
+        return _report(name, False, f"{type(exc).__name__}: {summary}{where}",
+                       hint or "compare your backward's formula with the derivative of forward.")
+    return _report(name, bool(ok), "analytic and numerical gradients agree (float64)", hint)
+
+
+def _user_frame(exc: BaseException) -> str:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "torch" not in f.filename and "course_utils" not in f.filename]
+    return f" (raised at line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
+
+
+def check_module(student: torch.nn.Module, reference: torch.nn.Module, *inputs,
+                 name: str | None = None, atol: float = 1e-6, rtol: float = 1e-5,
+                 hint: str | None = None) -> CheckResult:
+    """Copy ``reference``'s weights into ``student`` and compare their outputs.
+
+    Parameters are matched by name; when names differ but the shapes line up in
+    order (your ``W`` vs nn.Linear's ``weight``), they are matched by order.
+    """
+    name = name or f"{type(student).__name__} vs {type(reference).__name__}"
+    if not isinstance(student, torch.nn.Module):
+        return _report(name, False, f"got {_kind(student)}, expected an nn.Module.", hint)
+    ref_state = reference.state_dict()
+    stu_state = student.state_dict()
+    if not stu_state and ref_state:
+        return _report(name, False, "your module has no parameters or buffers registered.",
+                       hint or "assign nn.Parameter / nn.Module objects as attributes in __init__ "
+                       "(a plain Python list hides them: use nn.ModuleList).")
+    try:
+        if set(stu_state) == set(ref_state):
+            mapping = {k: k for k in ref_state}
+        else:
+            ref_items, stu_items = list(ref_state.items()), list(stu_state.items())
+            shapes_match = len(ref_items) == len(stu_items) and all(
+                tuple(r.shape) == tuple(s.shape) for (_, r), (_, s) in zip(ref_items, stu_items))
+            if not shapes_match:
+                return _report(name, False, "parameters do not line up: yours "
+                               f"{[(k, tuple(v.shape)) for k, v in stu_items]} vs reference "
+                               f"{[(k, tuple(v.shape)) for k, v in ref_items]}.", hint)
+            mapping = {rk: sk for (rk, _), (sk, _) in zip(ref_items, stu_items)}
+        with _no_grad():
+            for rk, sk in mapping.items():
+                if tuple(stu_state[sk].shape) != tuple(ref_state[rk].shape):
+                    return _report(name, False, f"parameter '{sk}' has shape {tuple(stu_state[sk].shape)}"
+                                   f", expected {tuple(ref_state[rk].shape)}.", hint)
+                stu_state[sk].copy_(ref_state[rk])
+        expected = reference(*inputs)
+        got = student(*inputs)
+    except Exception as exc:
+        return _report(name, False, f"running your module raised {type(exc).__name__}: {exc}"
+                       f"{_user_frame(exc)}", hint)
+    return check_close(name, got, expected, atol=atol, rtol=rtol, hint=hint)

@@ -1,0 +1,143 @@
+"""The ``course`` command: doctor, lab, data, run (and grading commands when installed).
+
+    course doctor                      # environment table, exit 1 on any FAIL
+    course lab [-- jupyter args]       # JupyterLab on the notebooks folder
+    course data status | prepare | add FILE
+    course run [NOTEBOOK ...] [--fast] [--out DIR] [--timeout S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# Modules that add their own sub-commands through ``register(subparsers)``.
+PLUGINS = ["course_utils.grading.cli"]
+
+
+def project_root() -> Path:
+    """The checkout holding notebooks/: the current folder or the package's parent."""
+    for candidate in (Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[1]):
+        if (candidate / "notebooks").is_dir() and (candidate / "course_utils").is_dir():
+            return candidate
+    return Path.cwd()
+
+
+def _cmd_doctor(args) -> int:
+    from course_utils.doctor import FAIL, doctor, format_table
+
+    results = doctor()
+    print(format_table(results))
+    return 1 if any(r.status == FAIL for r in results) else 0
+
+
+def _cmd_lab(args) -> int:
+    folder = project_root() / "notebooks"
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}", *args.jupyter_args]
+    print("starting:", " ".join(command), flush=True)
+    return subprocess.call(command)
+
+
+def _cmd_data(args) -> int:
+    from course_utils.data.cache import data_dir, downloads_dir
+    from course_utils.data.fetch import FetchError, add_to_cache, hash_matches, manifest
+    from course_utils.data.prepare import offline_status, prepare_all
+
+    if args.action == "add":
+        try:
+            target = add_to_cache(args.file, name=args.name)
+        except FetchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"verified and filed: {target}")
+        return 0
+    if args.action == "prepare":
+        results = prepare_all()
+        for name, outcome in results.items():
+            print(f"{name:<18} {outcome}")
+        return 0 if all(v == "ready" for v in results.values()) else 1
+    print(f"data cache: {data_dir()}")
+    for name, entry in manifest().items():
+        path = downloads_dir() / name
+        if not path.exists():
+            state = "missing (downloads only with COURSE_ALLOW_DOWNLOAD=1, or `course data add FILE`)"
+        elif args.verify:
+            state = "present, checksum OK" if hash_matches(path, entry["hash"]) else "present, CHECKSUM BAD"
+        else:
+            state = f"present ({path.stat().st_size / 2**20:.0f} MiB; --verify to check the hash)"
+        print(f"  {name:<26} {state}")
+    for name, ready in offline_status().items():
+        print(f"  {name:<26} {'prepared' if ready else 'not prepared (course data prepare)'}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from course_utils.runner import NotebookPathError, format_results, read_notebook, run_notebook
+
+    paths = [Path(p) for p in args.notebooks] or sorted((project_root() / "notebooks").glob("*.ipynb"))
+    if not paths:
+        print("error: no notebooks given and none found in ./notebooks", file=sys.stderr)
+        return 2
+    for path in paths:  # check every path before spending minutes on the first one
+        try:
+            read_notebook(path)
+        except NotebookPathError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    results = []
+    for path in paths:
+        print(f"running {path} ({'fast' if args.fast else 'full'} mode) ...", flush=True)
+        results.append(run_notebook(path, fast=args.fast, timeout=args.timeout, out_dir=args.out))
+    print(format_results(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="course", description="PyTorch Under the Hood course tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("doctor", help="check the environment").set_defaults(func=_cmd_doctor)
+
+    lab = sub.add_parser("lab", help="open the course in JupyterLab")
+    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed to jupyter lab")
+    lab.set_defaults(func=_cmd_lab)
+
+    data = sub.add_parser("data", help="the data cache: status, prepare, add")
+    data_sub = data.add_subparsers(dest="action", required=True)
+    status = data_sub.add_parser("status", help="what is cached and prepared")
+    status.add_argument("--verify", action="store_true", help="also check every file's hash")
+    data_sub.add_parser("prepare", help="build the offline defaults")
+    add = data_sub.add_parser("add", help="verify a downloaded file and put it in the cache")
+    add.add_argument("file")
+    add.add_argument("--name", help="manifest name, when the file was renamed")
+    data.set_defaults(func=_cmd_data)
+
+    run = sub.add_parser("run", help="execute notebooks in fresh kernels")
+    run.add_argument("notebooks", nargs="*", help="default: every notebook in notebooks/")
+    run.add_argument("--fast", action="store_true", help="COURSE_FAST=1: small data, few steps")
+    run.add_argument("--out", help="write executed copies here")
+    run.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds")
+    run.set_defaults(func=_cmd_run)
+
+    for name in PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue  # the grading extra is not installed
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Shared test fixtures. Nothing here touches the network: servers bind 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Routes:
+    """path -> (status, body, mode). mode 'truncate' announces more bytes than it sends."""
+
+    def __init__(self):
+        self.routes: dict[str, tuple[int, bytes, str]] = {}
+        self.hits: list[str] = []
+
+    def add(self, path: str, body: bytes = b"", status: int = 200, mode: str = "normal") -> None:
+        self.routes[path] = (status, body, mode)
+
+
+def _handler(routes: _Routes):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            routes.hits.append(self.path)
+            status, body, mode = routes.routes.get(self.path, (404, b"not found", "normal"))
+            self.send_response(status)
+            length = len(body) * 2 if mode == "truncate" else len(body)
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            self.wfile.write(body if mode != "truncate" else body[: len(body) // 2])
+            if mode == "truncate":
+                self.close_connection = True
+
+        def log_message(self, *args):  # keep test output quiet
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def local_server():
+    """A throwaway HTTP server on 127.0.0.1. Use ``server.add(path, body, status, mode)``
+    and ``server.url(path)``; ``server.hits`` lists requested paths."""
+    routes = _Routes()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(routes))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    routes.url = lambda path: f"http://127.0.0.1:{httpd.server_port}{path}"
+    try:
+        yield routes
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def refused_url():
+    """A 127.0.0.1 URL on a port nobody listens on (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/file.bin"
+
+
+@pytest.fixture
+def data_home(tmp_path, monkeypatch):
+    """An empty data cache for the test (COURSE_DATA), downloads allowed only to 127.0.0.1."""
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "cache"))
+    monkeypatch.delenv("COURSE_MIRRORS", raising=False)
+    return tmp_path / "cache"

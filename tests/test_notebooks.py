@@ -1,0 +1,90 @@
+"""Every notebook: clean when committed, tagged with its concepts, set up the same way,
+and executing top to bottom in a fresh kernel in fast mode."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.colab import setup_cell_source
+from course_utils.runner import run_notebook
+from course_utils.syllabus import CONCEPTS, NOTEBOOKS
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+def _tracked_notebooks():
+    out = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True)
+    tracked = [ROOT / p for p in out.stdout.split()] if out.returncode == 0 else []
+    return sorted(set(tracked) | set(LESSONS) | set(SOLUTIONS))
+
+
+@pytest.mark.parametrize("path", _tracked_notebooks(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_committed_notebooks_carry_no_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+             and (c.get("outputs") or c.get("execution_count") is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts; strip them"
+
+
+def test_every_lesson_notebook_exists():
+    missing = [name for name in NOTEBOOKS if not (ROOT / "notebooks" / name).exists()]
+    assert not missing, f"missing lesson notebooks: {missing}"
+
+
+def _tags(path):
+    nb = nbformat.read(path, as_version=4)
+    return {t for c in nb.cells for t in c.get("metadata", {}).get("tags", [])}
+
+
+@pytest.mark.parametrize("name", [n for n in NOTEBOOKS if (ROOT / "notebooks" / n).exists()])
+def test_every_concept_is_tagged_in_its_notebook(name):
+    tags = _tags(ROOT / "notebooks" / name)
+    wanted = {f"concept:{cid}" for cid, (nb, _) in CONCEPTS.items() if nb == name}
+    assert wanted <= tags, f"{name} lacks tags {sorted(wanted - tags)}"
+    stray = {t for t in tags if t.startswith("concept:") and t not in wanted}
+    assert not stray, f"{name} has concept tags that belong elsewhere or do not exist: {sorted(stray)}"
+
+
+def test_course_metadata_matches_the_syllabus():
+    syllabus = ROOT.parent / "shared" / "SYLLABUS.md"
+    if not syllabus.exists():
+        pytest.skip("shared/SYLLABUS.md is not beside this checkout")
+    ids = set(re.findall(r"^- ([STADCXBM]\d+) ", syllabus.read_text(), flags=re.M))
+    assert ids == set(CONCEPTS), f"syllabus ids differ: {sorted(ids ^ set(CONCEPTS))}"
+
+
+@pytest.mark.parametrize("name", [n for n in NOTEBOOKS if (ROOT / "notebooks" / n).exists()])
+def test_setup_cell_is_the_generated_one(name):
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert first_code.source == setup_cell_source(f"{name[:2]} {NOTEBOOKS[name]}"), (
+        f"{name}: first code cell drifted; run `python scripts/sync_setup_cells.py`")
+
+
+def test_no_file_imports_torchtext():
+    pattern = re.compile(r"^\s*(import torchtext|from torchtext)", re.M)
+    offenders = []
+    for path in ROOT.rglob("*"):
+        if any(part in {".venv", ".git", "node_modules"} for part in path.parts):
+            continue
+        if path.suffix == ".py" and pattern.search(path.read_text(errors="ignore")):
+            offenders.append(path)
+        elif path.suffix == ".ipynb":
+            nb = nbformat.read(path, as_version=4)
+            if any(pattern.search(c.source) for c in nb.cells if c.cell_type == "code"):
+                offenders.append(path)
+    assert not offenders, f"torchtext imported in {offenders}"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_notebook_executes_in_fast_mode(path, tmp_path):
+    result = run_notebook(path, fast=True, timeout=600, out_dir=tmp_path)
+    assert result.ok, f"{path.parent.name}/{path.name} failed at {result.summary()}"
+    print(f"{path.name}: {result.seconds:.1f} s")
