@@ -37,7 +37,12 @@ def _cmd_doctor(args) -> int:
 
 def _cmd_lab(args) -> int:
     folder = project_root() / "notebooks"
-    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}", *args.jupyter_args]
+    # No news feed or update check: the course runs offline by default.
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}",
+               "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+               *args.jupyter_args]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in command:
+        command.append("--allow-root")  # containers and Colab-like VMs run as root
     print("starting:", " ".join(command), flush=True)
     return subprocess.call(command)
 

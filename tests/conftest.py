@@ -73,3 +73,12 @@ def data_home(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA", str(tmp_path / "cache"))
     monkeypatch.delenv("COURSE_MIRRORS", raising=False)
     return tmp_path / "cache"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Expose each phase's report on the test item (rep_setup, rep_call), so fixtures
+    can act on a failure, e.g. the browser test saving a screenshot."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
