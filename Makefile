@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 # pip prints one harmless line per package for this machine's local mirrors; hide those.
-PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
+PIP_QUIET := sed "/is ignored: it is neither a file nor a directory/d"
 
 .PHONY: lab test setup setup-test system-deps system-deps-test data doctor clean-venv
 

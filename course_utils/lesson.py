@@ -14,6 +14,18 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+def _inline_figures() -> None:
+    # Visualizers return Figure objects; the inline backend is what makes Jupyter
+    # draw a returned Figure as a picture rather than as its repr text.
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "kernel"):
+        shell.run_line_magic("matplotlib", "inline")
+
+
 def start_lesson(title: str) -> torch.device:
     """Print the lesson banner and return the device to compute on.
 
@@ -22,6 +34,7 @@ def start_lesson(title: str) -> torch.device:
     """
     if in_colab():
         os.environ.setdefault("COURSE_ALLOW_DOWNLOAD", "1")
+    _inline_figures()
     import torchvision  # imported here so a broken torchvision shows up at once
 
     from course_utils.data.cache import data_dir
