@@ -60,13 +60,16 @@ class TrainingMonitor:
         """Record ``values`` (e.g. ``loss=0.3, acc=0.9``) at ``step`` for ``split``."""
         if not values:
             raise ValueError("log() needs at least one metric, e.g. monitor.log(step, loss=0.5)")
+        clean = {}
         for metric, value in values.items():
-            value = float(value.item() if hasattr(value, "item") else value)
-            self.history[split][metric].append((int(step), value))
+            # .item() also detaches: a loss that still requires grad is fine to log.
+            clean[metric] = float(value.item() if hasattr(value, "item") else value)
+            self.history[split][metric].append((int(step), clean[metric]))
         if split == "train" and step > self._last_step:
-            self._bar.update(step - self._last_step)
+            # The bar counts logged steps, so loops may start at 0 or 1.
+            self._bar.update(1 if self._last_step < 0 else step - self._last_step)
             self._last_step = step
-        self._bar.set_postfix({f"{split}_{k}": f"{float(v):.4g}" for k, v in values.items()}, refresh=False)
+        self._bar.set_postfix({f"{split}_{k}": f"{v:.4g}" for k, v in clean.items()}, refresh=False)
         if self.live and time.perf_counter() - self._last_draw > self.redraw_every:
             self._redraw()
 
@@ -85,8 +88,9 @@ class TrainingMonitor:
         metrics = sorted({m for split in self.history.values() for m in split},
                          key=lambda m: (m != "loss", m))
         if self._figure is None:
-            self._figure = Figure(figsize=(4.2 * max(1, len(metrics)), 3.2), layout="constrained")
+            self._figure = Figure(layout="constrained")
         fig = self._figure
+        fig.set_size_inches(4.2 * max(1, len(metrics)), 3.2)  # metrics may appear after the first draw
         fig.clear()
         for i, metric in enumerate(metrics or ["loss"]):
             ax = fig.add_subplot(1, max(1, len(metrics)), i + 1)
