@@ -84,7 +84,9 @@ def test_no_file_imports_torchtext():
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_notebook_executes_in_fast_mode(path, tmp_path):
-    result = run_notebook(path, fast=True, timeout=600, out_dir=tmp_path)
+def test_notebook_executes_in_fast_mode(path):
+    # Executed copies are kept (gitignored) so a person can open what CI saw.
+    out_dir = ROOT / "artifacts" / "executed" / path.parent.name
+    result = run_notebook(path, fast=True, timeout=600, out_dir=out_dir)
     assert result.ok, f"{path.parent.name}/{path.name} failed at {result.summary()}"
     print(f"{path.name}: {result.seconds:.1f} s")
