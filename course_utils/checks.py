@@ -241,6 +241,12 @@ def check_grad(fn, *inputs, name: str | None = None, atol: float = 1e-5, rtol: f
     except Exception as exc:  # e.g. a non-tensor that cannot be copied
         return _report(name, False, f"could not prepare the inputs: {exc}", hint)
     try:
+        first = fn(*args)
+    except Exception as exc:
+        return _report(name, False, f"calling it raised {type(exc).__name__}: {exc}{_user_frame(exc)}", hint)
+    if first is None:
+        return _report(name, False, "got None. Did forward forget to `return` its result?", hint)
+    try:
         ok = _gradcheck(fn, args, eps=1e-6, atol=atol, rtol=rtol, raise_exception=True)
     except Exception as exc:  # gradcheck explains the mismatch in its message
         detail = str(exc).strip().splitlines()

@@ -164,6 +164,19 @@ def test_check_grad_reports_a_crash_without_internal_traceback(capsys):
     assert check_grad(broken, torch.randn(3)) == False
     assert "RuntimeError: boom" in capsys.readouterr().out
 
+    class NoReturn(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            x * 2  # forgot the return
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    assert check_grad(NoReturn.apply, torch.randn(3)) == False
+    out = capsys.readouterr().out
+    assert "got None" in out and "AttributeError" not in out
+
 
 class MyLinear(nn.Module):
     def __init__(self, n_in, n_out, forget_return=False):
