@@ -240,3 +240,11 @@ def test_bad_dims_and_indices():
         show_offset(x, (1,))
     with pytest.raises(ValueError, match="one int per dim"):
         show_offset(x, (3, 0))
+
+
+def test_show_offset_keeps_the_target_slot_when_the_strip_is_cut():
+    # 120 slots > max_slots: the strip is elided, but the formula's hops must stay drawn.
+    t = torch.arange(120.0).reshape(2, 3, 4, 5)
+    fig = show_offset(t, (1, 2, 3, 4))
+    text = " ".join(x.get_text() for ax in fig.axes for x in ax.texts)
+    assert "119" in text
