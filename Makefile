@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # pip prints one harmless line per package for this machine's local mirrors; hide those.
 PIP_QUIET := sed "/is ignored: it is neither a file nor a directory/d"
 
-.PHONY: lab test setup setup-test system-deps system-deps-test data doctor clean-venv
+.PHONY: lab test setup setup-test system-deps system-deps-test data doctor assignments clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ lab: setup doctor
 
 test: setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Regenerate the student releases and solutions/ from assignments/source.
+assignments: | $(BIN)/python
+	$(BIN)/course assignments generate
 
 clean-venv:
 	rm -rf $(VENV)

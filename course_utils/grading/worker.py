@@ -1,0 +1,98 @@
+"""Grade submissions one at a time in a long-lived worker process (``course grade``, issue 8).
+
+``course grade`` starts one worker per CPU core. A worker imports nbgrader
+once, then for each submission it is given:
+
+1. copies the template gradebook (assignment and source cells, no students) to
+   a private gradebook, so workers never write the same database;
+2. runs nbgrader's own ``autograde`` through ``NbGraderAPI`` with the hardened
+   executor (:class:`.kernel.GradingExecute`: limited kernel, tamper guard);
+3. applies the tamper verdict (:mod:`.verdict`): tests that ran after a
+   tampering cell get a ``TamperVoid`` error and nbgrader's ``SaveAutoGrades``
+   scores them again (0);
+4. runs nbgrader's ``generate_feedback`` and writes a JSON result.
+
+The parent merges the private gradebook into the course gradebook.
+Protocol: one JSON spec per stdin line; ``DONE <result path>`` on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+
+def grade_one(spec: dict) -> dict:
+    """Autograde one student's submission; never raises."""
+    from course_utils.grading.course import load_config, nbgrader_api, sqlite_url
+    from course_utils.grading.verdict import apply_verdict
+
+    start = time.monotonic()
+    work = Path(spec["work_dir"])
+    work.mkdir(parents=True, exist_ok=True)
+    student, assignment = spec["student"], spec["assignment"]
+    db = work / f"{student}.db"
+    guard_log = work / f"{student}.guard.jsonl"
+    guard_log.write_text("")
+    shutil.copyfile(spec["template_db"], db)
+    result = {"student": student, "assignment": assignment, "ok": False, "error": "",
+              "db": str(db)}
+    try:
+        cfg = load_config(spec["course_dir"], db_url=sqlite_url(db), hardened=True,
+                          cell_timeout=spec["cell_timeout"], memory_mb=spec["memory_mb"],
+                          cpu_seconds=spec["cpu_seconds"], guard_log=str(guard_log))
+        api = nbgrader_api(cfg)
+        t0 = time.monotonic()
+        out = api.autograde(assignment, student, force=True, create=True)
+        result["autograde_seconds"] = round(time.monotonic() - t0, 2)
+        if not out.get("success"):
+            result["error"] = _tail(out.get("error", "") + out.get("log", ""))
+            return result
+        result.update(apply_verdict(api, assignment, student, spec.get("static", []),
+                                    guard_log))
+        if spec.get("feedback", True):
+            t0 = time.monotonic()
+            fb = api.generate_feedback(assignment, student, force=True)
+            result["feedback_seconds"] = round(time.monotonic() - t0, 2)
+            if not fb.get("success"):
+                result["feedback_error"] = _tail(fb.get("error", ""))
+        result["ok"] = True
+    except Exception:  # reported to the parent, which scores the submission 0
+        result["error"] = _tail(traceback.format_exc())
+    finally:
+        result["seconds"] = round(time.monotonic() - start, 2)
+    return result
+
+
+def _tail(text: str, n: int = 3000) -> str:
+    return text[-n:]
+
+
+def serve() -> None:
+    """Read specs from stdin until EOF; answer each with ``DONE <path>``."""
+    warnings.filterwarnings("ignore")
+    logging.getLogger("traitlets").setLevel(logging.ERROR)
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything else printed goes to stderr, not into the protocol
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        spec = json.loads(line)
+        result = grade_one(spec)
+        path = Path(spec["result_path"])
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(path)
+        out.write(f"DONE {path}\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    serve()
