@@ -67,3 +67,26 @@ def test_course_run_prints_a_table_and_fails_on_failure(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "good.ipynb" in out and "PASS" in out and "FAIL" in out and "ValueError: nope" in out
     assert main(["run", str(good), "--fast"]) == 0
+
+
+def test_course_lab_passes_jupyterlab_flags_on(monkeypatch):
+    import subprocess
+
+    from course_utils import cli
+
+    seen = []
+    monkeypatch.setattr(subprocess, "call", lambda command: seen.append(command) or 0)
+    assert cli.main(["lab", "--no-browser", "--port", "8890"]) == 0
+    command = seen[0]
+    assert command[1:3] == ["-m", "jupyterlab"]
+    at = command.index("--no-browser")
+    assert command[at:at + 3] == ["--no-browser", "--port", "8890"]
+    assert any(a.startswith("--ServerApp.root_dir=") and a.endswith("notebooks")
+                                     for a in command)
+    assert "--LabApp.news_url=None" in command  # offline by default
+
+
+def test_unknown_flags_are_still_errors_elsewhere(capsys):
+    with pytest.raises(SystemExit):
+        main(["doctor", "--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
