@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check the environment").set_defaults(func=_cmd_doctor)
 
     lab = sub.add_parser("lab", help="open the course in JupyterLab")
-    lab.add_argument("jupyter_args", nargs="*", help="passed to jupyter lab (e.g. --no-browser --port 8890)")
+    lab.add_argument("jupyter_args", nargs="*", help="passed to jupyter lab as given "
+                     "(e.g. course lab --no-browser --port 8890)")
     lab.set_defaults(func=_cmd_lab)
 
     data = sub.add_parser("data", help="the data cache: status, prepare, add")
@@ -139,11 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:  # only `course lab` passes unknown flags on, to JupyterLab
-        if args.command != "lab":
-            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-        args.jupyter_args = [*args.jupyter_args, *unknown]
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["lab"] and not {"-h", "--help"} & set(argv[1:2]):
+        # Everything after `lab` belongs to JupyterLab, in order (--port 8890 ...).
+        return _cmd_lab(argparse.Namespace(jupyter_args=argv[1:]))
+    args = parser.parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     return args.func(args)
 
