@@ -81,7 +81,10 @@ def run_notebook(path: str | Path, *, fast: bool = True, timeout: int = 600,
 
     path = Path(path)
     nb = read_notebook(path)
-    env = {"COURSE_FAST": "1" if fast else "0", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    # Lesson mode unless asked otherwise: a grading setting left in this process's
+    # environment must not turn a lesson's printed FAIL lines into errors.
+    env = {"COURSE_FAST": "1" if fast else "0", "COURSE_GRADING": "0",
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     env.update(extra_env or {})
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
                             resources={"metadata": {"path": str(path.resolve().parent)}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +41,16 @@ def _handler(routes: _Routes):
             pass
 
     return Handler
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """Undo environment changes a test makes outside monkeypatch (nbgrader's config,
+    for one, sets COURSE_GRADING=1 when loaded in-process)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture

@@ -90,3 +90,10 @@ def test_unknown_flags_are_still_errors_elsewhere(capsys):
     with pytest.raises(SystemExit):
         main(["doctor", "--bogus"])
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_lessons_run_in_lesson_mode_even_if_grading_leaked(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    path = _write(tmp_path / "mode.ipynb",
+                  "from course_utils.checks import grading_mode\nassert not grading_mode()")
+    assert run_notebook(path, fast=True).ok
