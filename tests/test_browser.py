@@ -70,7 +70,9 @@ def lab(tmp_path_factory):
     port, token = _free_port(), secrets.token_hex(16)
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-               f"--LabApp.user_settings_dir={root / 'settings'}", "--LabApp.news_url=None",
+               f"--LabApp.user_settings_dir={root / 'settings'}",
+               f"--LabApp.workspaces_dir={root / 'workspaces'}",  # no tabs restored from other runs
+               "--LabApp.news_url=None",
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
@@ -139,7 +141,9 @@ def _shot(page, name: str) -> None:
 
 
 def _open(page, lab, relative: str) -> None:
-    page.goto(f"{lab['url']}/lab/tree/{relative}?token={lab['token']}")
+    # A fresh named workspace per notebook: only this notebook's tab, only its kernel.
+    workspace = Path(relative).stem.replace("_", "-")
+    page.goto(f"{lab['url']}/lab/workspaces/{workspace}/tree/{relative}?reset&token={lab['token']}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
     page.wait_for_function("document.querySelector('.jp-Notebook-ExecutionIndicator') !== null"
                            " || document.title.length > 0")
@@ -154,8 +158,16 @@ def _wait_kernel_idle(page, seconds: float) -> None:
 
 def _run_all(page, timeout_s: float = 400) -> float:
     start = time.perf_counter()
-    page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
-    page.click("li.lm-Menu-item:has-text('Run All Cells')")
+    started = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].some(e => /[\\d*]/.test(e.innerText))"
+    for attempt in range(2):  # a click that lands while the kernel is still connecting is lost
+        page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
+        page.click("li.lm-Menu-item:has-text('Run All Cells')")
+        try:
+            page.wait_for_function(started, timeout=90_000, polling=500)
+            break
+        except Exception:
+            if attempt:
+                raise
     # Done when no prompt shows [*] and the last code cell has a number.
     page.wait_for_function(
         "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.innerText);"
