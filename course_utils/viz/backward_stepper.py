@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from course_utils.viz import figure_png
 from course_utils.viz.autograd import _build, _fmt, _values, draw_graph
 
 
@@ -179,7 +180,6 @@ def step_backward(root: torch.Tensor, grad: torch.Tensor | None = None, params: 
     The container carries the CSS class ``course-step-backward`` and the Next
     button ``course-step-next``.
     """
-    import io
 
     import ipywidgets as widgets
 
@@ -203,9 +203,7 @@ def step_backward(root: torch.Tensor, grad: torch.Tensor | None = None, params: 
             if hasattr(fig, "pipe"):
                 pictures[i] = fig.pipe(format="png")
             else:
-                buf = io.BytesIO()
-                fig.savefig(buf, format="png", dpi=90)
-                pictures[i] = buf.getvalue()
+                pictures[i] = figure_png(fig, dpi=90)
         return pictures[i]
 
     text = widgets.HTML(description="", layout=widgets.Layout(min_height="8em"))

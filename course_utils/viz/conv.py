@@ -15,12 +15,13 @@ confusion matrix is row-normalised (each true class sums to 1), blue = many.
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+
+from course_utils.viz import figure_png
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -120,9 +121,7 @@ def conv_arithmetic_widget():
             fig = show_conv_grid(shown, v["kernel"], v["stride"], v["padding"], v["dilation"])
             if shown < v["size"]:
                 text.value += f"<br><i>picture: a {shown}-wide input, to keep it readable</i>"
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=90)
-            image.value = buf.getvalue()
+            image.value = figure_png(fig, dpi=90)
         except ValueError as exc:
             text.value = f"<span style='color:#c62828'>{exc}</span>"
 

@@ -16,13 +16,13 @@ current output element have a thick red border and red visit numbers 1, 2, 3...
 
 from __future__ import annotations
 
-import io
 import math
 
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from course_utils.viz import figure_png
 from course_utils.viz import _storage_drawing as D   # grid, strip, links, legend, sizing
 from course_utils.viz import strides as S            # storage_values, LEGEND, input checks
 
@@ -163,12 +163,6 @@ def _static(t, dim, name, max_steps):
     return D._finish(fig, ax, W, end, True)
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    return buf.getvalue()
-
-
 def show_reduction(t: torch.Tensor, dim: int, static: bool = False, *, name: str = "x",
                    max_steps: int = 12):
     """Step through ``t.sum(dim)`` one output element at a time.
@@ -193,7 +187,7 @@ def show_reduction(t: torch.Tensor, dim: int, static: bool = False, *, name: str
 
     def png(step):
         if step not in cache:
-            cache[step] = _png(_frame(t, dim, step, name))
+            cache[step] = figure_png(_frame(t, dim, step, name), dpi=80)
         return cache[step]
 
     def html(step):
