@@ -14,16 +14,23 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def _inline_figures() -> None:
-    # Visualizers return Figure objects; the inline backend is what makes Jupyter
-    # draw a returned Figure as a picture rather than as its repr text.
+def in_jupyter() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, Colab, VS Code), False in scripts and a plain shell."""
     try:
         from IPython import get_ipython
     except ImportError:
-        return
+        return False
     shell = get_ipython()
-    if shell is not None and hasattr(shell, "kernel"):
-        shell.run_line_magic("matplotlib", "inline")
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def _inline_figures() -> None:
+    # Visualizers return Figure objects; the inline backend is what makes Jupyter
+    # draw a returned Figure as a picture rather than as its repr text.
+    if in_jupyter():
+        from IPython import get_ipython
+
+        get_ipython().run_line_magic("matplotlib", "inline")
 
 
 def start_lesson(title: str) -> torch.device:

@@ -22,14 +22,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-
-def _in_jupyter() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
+from course_utils.lesson import in_jupyter
 
 
 class TrainingMonitor:
@@ -47,7 +40,7 @@ class TrainingMonitor:
         self.title = title
         self.history: dict[str, dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
         self.redraw_every = redraw_every
-        self.live = _in_jupyter() if live is None else live
+        self.live = in_jupyter() if live is None else live
         self._bar = tqdm(total=total, desc=title, leave=True)
         self._last_step = -1
         self._last_draw = 0.0
