@@ -8,12 +8,9 @@ for the convolution checks.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import pickle
-import socket
 import tarfile
-import threading
 import warnings
 
 import numpy as np
@@ -49,38 +46,13 @@ def tiny(tmp_path_factory):
 
 
 @pytest.fixture
-def server(tiny):
-    """Serves /good.tar.gz, /truncated.tar.gz (promises the full length, sends half) and 404s."""
-    hits = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            hits.append(self.path)
-            if self.path == "/good.tar.gz" or self.path.endswith("/cifar-10-python.tar.gz"):
-                body, sent = tiny["blob"], tiny["blob"]
-            elif self.path == "/truncated.tar.gz":
-                body, sent = tiny["blob"], tiny["blob"][: len(tiny["blob"]) // 2]
-            else:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(sent)
-            self.wfile.flush()
-            self.close_connection = True
-
-        def log_message(self, *args):  # keep pytest output clean
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield base, hits
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+def server(tiny, local_server):
+    """conftest's 127.0.0.1 server with /good.tar.gz, a mirror copy, /truncated.tar.gz
+    (promises more bytes than it sends); any other path is a 404."""
+    for path in ("/good.tar.gz", "/mirror/cifar-10-python.tar.gz"):
+        local_server.add(path, tiny["blob"])
+    local_server.add("/truncated.tar.gz", tiny["blob"], mode="truncate")
+    return local_server.url(""), local_server.hits
 
 
 @pytest.fixture
@@ -103,14 +75,6 @@ def _leftovers(cache_dir):
     """Files that must not exist after a failed download: partial archives, temp folders."""
     return sorted(p.name for p in cache_dir.rglob("*") if p.name.startswith(("tmp", ".extract"))
                   or p.name in ("cifar-10-python.tar.gz", "cifar-10-batches-py"))
-
-
-def _refused_url() -> str:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens there now
-    return f"http://127.0.0.1:{port}/cifar-10-python.tar.gz"
 
 
 # -- the loader -----------------------------------------------------------------
@@ -144,9 +108,9 @@ def test_truncated_download_is_rejected_and_cache_left_clean(cache, server, tiny
 
 
 @pytest.mark.parametrize("down", ["404", "refused"])
-def test_first_mirror_down_then_good(cache, server, tiny, down):
+def test_first_mirror_down_then_good(cache, server, tiny, down, refused_url):
     base, hits = server
-    first = base + "/missing.tar.gz" if down == "404" else _refused_url()
+    first = base + "/missing.tar.gz" if down == "404" else refused_url
     ds = cifar10(urls=[first, base + "/good.tar.gz"], known_hash=tiny["sha256"], download=True)
     assert len(ds) == 20 and hits[-1] == "/good.tar.gz"
 
