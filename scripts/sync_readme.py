@@ -18,7 +18,7 @@ BEGIN, END = "<!-- notebooks:begin -->", "<!-- notebooks:end -->"
 def table() -> str:
     rows = ["| # | notebook | what you learn | |", "|---|---|---|---|"]
     for name, title in NOTEBOOKS.items():
-        ids = ", ".join(concepts_for(name))
+        ids = ", ".join(concepts_for(name, planned=False))
         badge = f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(name)})"
         rows.append(f"| {name[:2]} | [{title}](notebooks/{name}) | {ids} | {badge} |")
     return "\n".join(rows)
