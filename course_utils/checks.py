@@ -32,6 +32,37 @@ _no_grad = torch.no_grad
 _grading = None  # None: follow the environment variable
 
 
+class _NotDone:
+    """The value an untouched exercise stub returns (``return NOT_DONE``).
+
+    Checks recognise it and say "not done yet", so an exercise nobody has
+    started is told apart from a function that forgot its ``return`` (None).
+    """
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_DONE"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NOT_DONE = _NotDone()
+
+
+def is_not_done(value) -> bool:
+    """True for the stub sentinel, also inside a tuple or list an exercise returns."""
+    if value is NOT_DONE:
+        return True
+    return isinstance(value, (tuple, list)) and any(v is NOT_DONE for v in value)
+
+
 def set_grading_mode(on: bool | None) -> None:
     """Force grading mode on/off (``None`` goes back to ``COURSE_GRADING``)."""
     global _grading
@@ -87,6 +118,14 @@ def _report(name: str, ok: bool, detail: str, hint: str | None = None) -> CheckR
     return CheckResult(False, message)
 
 
+def _not_done(name: str) -> CheckResult:
+    message = f"TODO  {name}: not done yet (the exercise still returns NOT_DONE)"
+    if grading_mode():
+        raise AssertionError(message)
+    print(message)
+    return CheckResult(False, message)
+
+
 def _kind(x) -> str:
     if x is None:
         return "None"
@@ -125,6 +164,8 @@ def check_close(name: str, got, expected, *, atol: float = 1e-6, rtol: float = 1
     or a failure that says where and by how much the values differ. Shape, dtype
     and device mismatches are explained in words.
     """
+    if is_not_done(got):
+        return _not_done(name)
     expected_t = _expected_tensor(expected)
     scalar_expected = not isinstance(expected, (_Tensor, list, tuple))
 
@@ -189,6 +230,8 @@ def check_equal(name: str, got, expected, *, hint: str | None = None) -> CheckRe
 
     The type must match too, so an object that claims to equal everything fails.
     """
+    if is_not_done(got):
+        return _not_done(name)
     if got is None and expected is not None:
         return _report(name, False, "got None. Did the function forget to `return` its result?", hint)
     if isinstance(got, _Tensor) and not isinstance(expected, _Tensor):
@@ -220,6 +263,8 @@ def _plain_equal(a, b) -> bool:
 
 def check_true(name: str, condition, *, expected: str = "", hint: str | None = None) -> CheckResult:
     """Pass when ``condition`` is exactly ``True`` (a real bool, not a truthy object)."""
+    if is_not_done(condition):
+        return _not_done(name)
     if isinstance(condition, _Tensor) and condition.numel() == 1 and condition.dtype == torch.bool:
         condition = bool(condition.item())
     if condition is True:
@@ -244,6 +289,8 @@ def check_grad(fn, *inputs, name: str | None = None, atol: float = 1e-5, rtol: f
         first = fn(*args)
     except Exception as exc:
         return _report(name, False, f"calling it raised {type(exc).__name__}: {exc}{_user_frame(exc)}", hint)
+    if is_not_done(first):
+        return _not_done(name)
     if first is None:
         return _report(name, False, "got None. Did forward forget to `return` its result?", hint)
     try:
@@ -300,6 +347,8 @@ def check_module(student: torch.nn.Module, reference: torch.nn.Module, *inputs,
                 stu_state[sk].copy_(ref_state[rk])
         expected = reference(*inputs)
         got = student(*inputs)
+        if is_not_done(got):
+            return _not_done(name)
     except Exception as exc:
         return _report(name, False, f"running your module raised {type(exc).__name__}: {exc}"
                        f"{_user_frame(exc)}", hint)

@@ -98,7 +98,21 @@ def _cmd_run(args) -> int:
         print(f"running {path} ({'fast' if args.fast else 'full'} mode) ...", flush=True)
         results.append(run_notebook(path, fast=args.fast, timeout=args.timeout, out_dir=args.out))
     print(format_results(results))
-    return 0 if all(r.ok for r in results) else 1
+    return 0 if all(r.ok and not r.false_verdicts for r in results) else 1
+
+
+def _cmd_lessons(args) -> int:
+    from course_utils import lesson_sources
+
+    root = project_root()
+    if args.check:
+        problems = lesson_sources.check(root)
+        for problem in problems:
+            print(problem)
+        return 1 if problems else 0
+    for path in lesson_sources.generate(root):
+        print(f"wrote {path.relative_to(root)}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="write executed copies here")
     run.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds")
     run.set_defaults(func=_cmd_run)
+
+    lessons = sub.add_parser("lessons", help="generate lesson notebooks and worked solutions "
+                             "from lessons/ (see course_utils/lesson_sources.py)")
+    lessons_sub = lessons.add_subparsers(dest="lessons_command", required=True)
+    gen = lessons_sub.add_parser("generate", help="write notebooks/ and solutions/ from lessons/")
+    gen.add_argument("--check", action="store_true", help="only report stale generated files")
+    lessons.set_defaults(func=_cmd_lessons)
 
     for name in PLUGINS:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -28,8 +28,12 @@ class NotebookResult:
     failed_cell: int | None = None  # index among all cells
     cell_excerpt: str = ""
     error: str = ""
+    verdicts: int = 0  # VERDICT lines printed (course_utils.claims)
+    false_verdicts: list[str] = field(default_factory=list)  # "cell N: line" for each false one
 
     def summary(self) -> str:
+        if self.ok and self.false_verdicts:
+            return f"{len(self.false_verdicts)} false verdict(s): {self.false_verdicts[0]}"
         if self.ok:
             return "ok"
         where = f"cell {self.failed_cell} [{self.cell_excerpt}]: " if self.failed_cell is not None else ""
@@ -102,11 +106,30 @@ def run_notebook(path: str | Path, *, fast: bool = True, timeout: int = 600,
         result.ok = False
         result.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
     result.seconds = time.perf_counter() - start
+    result.verdicts, result.false_verdicts = count_verdicts(nb)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out / path.name)
     return result
+
+
+def _stream_text(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+
+
+def count_verdicts(nb) -> tuple[int, list[str]]:
+    """How many verdict lines an executed notebook printed, and each false one with its cell."""
+    from course_utils.claims import verdict_lines
+
+    total, false = 0, []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        every, wrong = verdict_lines(_stream_text(cell))
+        total += len(every)
+        false += [f"cell {i}: {line}" for line in wrong]
+    return total, false
 
 
 def _failing_cell(nb) -> tuple[int | None, str]:
@@ -146,9 +169,10 @@ def _error_line(exc: Exception, nb, index: int | None) -> str:
 def format_results(results: list[NotebookResult]) -> str:
     """A table: notebook, status, seconds, and the first failing cell with its error."""
     width = max([len(str(r.path)) for r in results] + [8])
-    lines = [f"{'notebook':<{width}}  status  seconds  detail"]
+    lines = [f"{'notebook':<{width}}  status  seconds  verdicts  detail"]
     for r in results:
-        status = "PASS" if r.ok else "FAIL"
+        status = "PASS" if r.ok and not r.false_verdicts else "FAIL"
         lines.append(f"{str(r.path):<{width}}  {status:<6}  {r.seconds:7.1f}  "
-                     f"{'' if r.ok else r.summary()}")
+                     f"{r.verdicts - len(r.false_verdicts):>3}/{r.verdicts:<4}  "
+                     f"{'' if status == 'PASS' else r.summary()}")
     return "\n".join(lines)

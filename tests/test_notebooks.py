@@ -115,4 +115,13 @@ def test_notebook_executes_in_fast_mode(path):
     out_dir = ROOT / "artifacts" / "executed" / path.parent.name
     result = run_notebook(path, fast=True, timeout=600, out_dir=out_dir)
     assert result.ok, f"{path.parent.name}/{path.name} failed at {result.summary()}"
-    print(f"{path.name}: {result.seconds:.1f} s")
+    assert not result.false_verdicts, (f"{path.parent.name}/{path.name} printed a false verdict "
+                                       f"(the run contradicts the lesson's text): {result.false_verdicts}")
+    if path.parent.name == "solutions" and path.name in NOTEBOOKS:
+        # A lesson's worked solutions: every exercise check must pass.
+        nb = nbformat.read(out_dir / path.name, as_version=4)
+        bad = [f"cell {i}: {line}" for i, c in enumerate(nb.cells) if c.cell_type == "code"
+               for o in c.get("outputs", []) if o.get("output_type") == "stream"
+               for line in o.get("text", "").splitlines() if line.startswith(("FAIL", "TODO"))]
+        assert not bad, f"solutions/{path.name}: checks that do not pass: {bad[:5]}"
+    print(f"{path.name}: {result.seconds:.1f} s, {result.verdicts} verdict(s)")
