@@ -56,6 +56,36 @@ class _NotDone:
 NOT_DONE = _NotDone()
 
 
+class _Key:
+    """``expected=KEY`` in a hidden test: the expected value lives in the answer key.
+
+    In grading (``COURSE_RECORD=1``, set by ``course grade`` in its sandboxed
+    kernels) the check only records the student's value; the grader compares
+    it with the key outside the student's process. Elsewhere (plain nbgrader,
+    a solution notebook) the key is looked up by the check's name, in the file
+    ``COURSE_ANSWER_KEY`` names or ``keys/<assignment>.json`` above the working
+    directory; without a key the check says it cannot judge here.
+    """
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "KEY"
+
+
+KEY = _Key()
+
+
+def record_mode() -> bool:
+    """True in a kernel that ``course grade`` started: keyed checks record, never judge."""
+    return os.environ.get("COURSE_RECORD", "").strip() == "1"
+
+
 def is_not_done(value) -> bool:
     """True for the stub sentinel, also inside a tuple or list an exercise returns."""
     if value is NOT_DONE:
@@ -118,6 +148,105 @@ def _report(name: str, ok: bool, detail: str, hint: str | None = None) -> CheckR
     return CheckResult(False, message)
 
 
+_seen_names: dict[str, int] = {}  # name -> calls so far (plain-mode key lookup)
+_key_cache: dict[str, dict] = {}
+
+
+def _emit_record(name: str, kind: str, got, params: dict) -> None:
+    from course_utils.records import MIME, encode
+
+    record = {"v": 1, "name": str(name)[:300], "kind": kind, "value": encode(got),
+              "params": params}
+    try:
+        from IPython.display import display
+    except ImportError:
+        return
+    display({MIME: record, "text/plain": ""}, raw=True)
+
+
+def _find_key_file():
+    from pathlib import Path
+
+    named = os.environ.get("COURSE_ANSWER_KEY")
+    if named:
+        return Path(named)
+    here = Path.cwd()
+    for up in [here, *here.parents[:3]]:
+        candidate = up / "keys" / f"{here.name}.json"
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _key_record(name: str) -> dict | None:
+    import json
+
+    n = _seen_names.get(name, 0)
+    _seen_names[name] = n + 1
+    path = _find_key_file()
+    if path is None or not path.exists():
+        return None  # no key here at all
+    if str(path) not in _key_cache:
+        data = json.loads(path.read_text())
+        flat: dict = {}
+        for records in data.get("cells", {}).values():
+            for rec in records:
+                flat.setdefault(rec["name"], []).append(rec)
+        _key_cache[str(path)] = flat
+    found = _key_cache[str(path)].get(name, [])
+    return found[n] if n < len(found) else {}  # the key has no such call: it fails
+
+
+def _keyed(name: str, kind: str, got, params: dict, hint: str | None) -> CheckResult:
+    """A check whose judgement belongs to the answer key (hidden tests, bounds)."""
+    if record_mode():
+        _emit_record(name, kind, got, params)
+        return CheckResult(True, f"recorded {name}")
+    if kind in ("below", "above"):
+        return _judge_bound(name, kind, got, params["bound"], hint)
+    from course_utils.records import compare, encode
+
+    key = _key_record(name)
+    if key is None:
+        message = f"NOTE  {name}: judged against the answer key when graded (no key here)"
+        if grading_mode():
+            raise AssertionError(f"{name}: no answer key found; run `course assignments keys`")
+        print(message)
+        return CheckResult(True, message)
+    if not key:
+        return _report(name, False, "the answer key has no such check (an extra or renamed call)",
+                       hint)
+    ok, why = compare({"value": encode(got)}, key)
+    return _report(name, ok, "matches the answer key" if ok else why, hint)
+
+
+def _judge_bound(name: str, kind: str, got, bound: float, hint: str | None) -> CheckResult:
+    if isinstance(got, _Tensor) and _is_plain_tensor(got) and got.numel() == 1:
+        got = got.item()
+    if type(got) not in (int, float) or math.isnan(got):
+        return _report(name, False, f"got {_kind(got)}, expected a number", hint)
+    ok = got < bound if kind == "below" else got > bound
+    word = "below" if kind == "below" else "above"
+    return _report(name, ok, f"{got:.4g} is {'' if ok else 'not '}{word} {bound:g}", hint)
+
+
+def check_below(name: str, got, bound: float, *, hint: str | None = None) -> CheckResult:
+    """Pass when the number ``got`` is below ``bound`` (behaviour tests: "the loss ends below 0.3").
+
+    In grading the bound comes from the answer key, not from the student's kernel.
+    """
+    if is_not_done(got):
+        return _not_done(name)
+    return _keyed(name, "below", got, {"bound": float(bound)}, hint)
+
+
+def check_above(name: str, got, bound: float, *, hint: str | None = None) -> CheckResult:
+    """Pass when the number ``got`` is above ``bound`` ("accuracy beats the majority baseline")."""
+    if is_not_done(got):
+        return _not_done(name)
+    return _keyed(name, "above", got, {"bound": float(bound)}, hint)
+
+
 def _not_done(name: str) -> CheckResult:
     message = f"TODO  {name}: not done yet (the exercise still returns NOT_DONE)"
     if grading_mode():
@@ -166,14 +295,22 @@ def check_close(name: str, got, expected, *, atol: float = 1e-6, rtol: float = 1
     """
     if is_not_done(got):
         return _not_done(name)
+    if expected is KEY:
+        return _keyed(name, "close", got, {"atol": float(atol), "rtol": float(rtol),
+                                           "check_dtype": bool(check_dtype)}, hint)
     expected_t = _expected_tensor(expected)
     scalar_expected = not isinstance(expected, (_Tensor, list, tuple))
 
     if got is None:
         return _report(name, False, "got None. Did the function forget to `return` its result?", hint)
-    if scalar_expected and isinstance(got, (int, float)) and not isinstance(got, bool):
+    if scalar_expected and type(got) in (int, float):  # not bool, not a float subclass
+        if type(got) is int and type(expected) is int:  # ints compare exactly, no tolerance
+            ok = got == expected
+            return _report(name, ok, f"exact {got}" if ok else f"got {got}, expected exactly "
+                           f"{expected}.", None if ok else hint)
         got_t = _as_tensor(float(got), dtype=torch.float64)
-        expected_t = expected_t.to(torch.float64)
+        expected_t = (_as_tensor(float(expected), dtype=torch.float64)
+                      if type(expected) in (int, float) else expected_t.to(torch.float64))
         check_dtype = False
     elif isinstance(got, (list, tuple)):
         return _report(name, False, f"got a Python {type(got).__name__}, expected a torch.Tensor.",
@@ -199,7 +336,10 @@ def check_close(name: str, got, expected, *, atol: float = 1e-6, rtol: float = 1
 
     common = torch.promote_types(got_t.dtype, expected_t.dtype)
     if not (common.is_floating_point or common.is_complex):
-        common = torch.float64
+        # integer and bool tensors compare exactly: a float tolerance would let
+        # 100000 pass for 100001
+        atol, rtol = 0.0, 0.0
+        common = torch.int64
     a = got_t.to(common).reshape(-1).cpu()
     b = expected_t.to(common).reshape(-1).cpu()
     with _no_grad():
@@ -232,6 +372,8 @@ def check_equal(name: str, got, expected, *, hint: str | None = None) -> CheckRe
     """
     if is_not_done(got):
         return _not_done(name)
+    if expected is KEY:
+        return _keyed(name, "equal", got, {}, hint)
     if got is None and expected is not None:
         return _report(name, False, "got None. Did the function forget to `return` its result?", hint)
     if isinstance(got, _Tensor) and not isinstance(expected, _Tensor):
@@ -267,6 +409,8 @@ def check_true(name: str, condition, *, expected: str = "", hint: str | None = N
         return _not_done(name)
     if isinstance(condition, _Tensor) and condition.numel() == 1 and condition.dtype == torch.bool:
         condition = bool(condition.item())
+    elif type(condition).__module__ == "numpy" and type(condition).__name__ in ("bool_", "bool"):
+        condition = bool(condition)
     if condition is True:
         return _report(name, True, expected or "holds", None)
     return _report(name, False, f"expected {expected or 'the condition to hold'}, it does not.", hint)
@@ -281,8 +425,9 @@ def check_grad(fn, *inputs, name: str | None = None, atol: float = 1e-5, rtol: f
     """
     name = name or f"gradcheck({getattr(fn, '__name__', 'fn')})"
     try:
-        args = tuple(x.detach().to(torch.float64).requires_grad_(x.is_floating_point())
-                     if isinstance(x, _Tensor) else x for x in inputs)
+        # Only floating-point inputs become float64 leaves; an index (long) tensor stays long.
+        args = tuple(x.detach().to(torch.float64).requires_grad_(True)
+                     if isinstance(x, _Tensor) and x.is_floating_point() else x for x in inputs)
     except Exception as exc:  # e.g. a non-tensor that cannot be copied
         return _report(name, False, f"could not prepare the inputs: {exc}", hint)
     try:

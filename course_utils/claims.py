@@ -50,7 +50,9 @@ def _as_bool(holds) -> bool:
     # numpy.bool_ and one-element bool tensors are fine; anything else is a lesson bug.
     if hasattr(holds, "item") and not isinstance(holds, (bool, int, float)):
         holds = holds.item()
-    if not isinstance(holds, bool) and type(holds).__name__ != "bool_":
+    if type(holds).__module__ == "numpy" and type(holds).__name__ in ("bool_", "bool"):
+        holds = bool(holds)
+    if not isinstance(holds, bool):
         raise TypeError(f"verdict() needs a bool computed from the numbers, got {type(holds).__name__}")
     return bool(holds)
 

@@ -4,6 +4,7 @@
     course lab [-- jupyter args]       # JupyterLab on the notebooks folder
     course data status | prepare | add FILE
     course run [NOTEBOOK ...] [--fast] [--out DIR] [--timeout S]
+    course progress [--reset]          # which lesson exercises you have passed
 """
 
 from __future__ import annotations
@@ -115,6 +116,17 @@ def _cmd_lessons(args) -> int:
     return 0
 
 
+def _cmd_progress(args) -> int:
+    from course_utils import progress
+
+    if args.reset:
+        progress.reset()
+        print(f"progress record cleared: {progress.progress_file()}")
+        return 0
+    print(progress.report(project_root() / "notebooks"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description="PyTorch Under the Hood course tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen = lessons_sub.add_parser("generate", help="write notebooks/ and solutions/ from lessons/")
     gen.add_argument("--check", action="store_true", help="only report stale generated files")
     lessons.set_defaults(func=_cmd_lessons)
+
+    prog = sub.add_parser("progress", help="per lesson, the exercises whose checks have passed")
+    prog.add_argument("--reset", action="store_true", help="forget the recorded exercises")
+    prog.set_defaults(func=_cmd_progress)
 
     for name in PLUGINS:
         try:

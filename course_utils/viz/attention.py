@@ -3,6 +3,7 @@
     fig = show_attention(weights, tokens)                  # every layer x head
     fig = show_attention(weights, tokens, layer=1, head=3)  # one head, large
     attention_explorer(weights, tokens)                     # widget: pick layer and head
+                                                            # (a Figure when COURSE_STATIC_WIDGETS=1)
 
 ``weights`` (a tensor or array, one sequence, no batch dim) may be
   - [L, nh, T, T]  layers x heads (e.g. ``w[0]`` of our encoder's ``[B, L, nh, T, T]``),
@@ -140,14 +141,21 @@ def attention_explorer(weights, tokens):
     """An ipywidgets panel: pick a layer and a head (or 'all heads') and see the heat map.
 
     Same ``weights``/``tokens`` as :func:`show_attention`. Returns a ``VBox``;
-    display it (it is the last expression of a cell).
+    display it (it is the last expression of a cell). On a static page
+    (``COURSE_STATIC_WIDGETS=1``, see :mod:`course_utils.static`) it returns a
+    Figure instead: every head of the first layer (the dropdown's "all heads").
     """
-    import ipywidgets as widgets
-    from IPython.display import display
+    from course_utils.static import interactive_note, static_widgets
 
     w = _as_4d(weights)
     L, nh, T, _ = w.shape
     tokens = _check_tokens(tokens, T)
+    if static_widgets():
+        interactive_note("the attention explorer")
+        return show_attention(w, tokens, layer=0, title=f"layer 0 of {L}, all {nh} heads "
+                              "(the explorer picks any layer and head)")
+    import ipywidgets as widgets
+    from IPython.display import display
     layer = widgets.IntSlider(value=0, min=0, max=L - 1, description="layer",
                               disabled=L == 1, continuous_update=False)
     head = widgets.Dropdown(options=[("all heads", -1)] + [(f"head {h}", h) for h in range(nh)],

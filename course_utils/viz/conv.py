@@ -1,6 +1,7 @@
 """Looking at convolutions and CNNs (lesson 05, C2 and C5-C6).
 
     conv_arithmetic_widget()                       # sliders -> output size, parameters vs dense
+    show_conv_arithmetic(size=32, kernel=5)        # the same as a still Figure (static pages)
     show_filters(model.conv1.weight)               # [C_out, C_in, kH, kW] -> grid of filters
     show_feature_maps(acts[0], image=x[0])         # [C, H, W] activation maps of one image
     show_saliency(x[0], sal)                       # image [3, H, W] + |d score / d pixel| [H, W]
@@ -98,7 +99,16 @@ def _rect(x, y, colour, alpha=1.0):
 
 
 def conv_arithmetic_widget():
-    """Sliders for input size, channels, kernel, stride, padding, dilation -> sizes and parameter counts."""
+    """Sliders for input size, channels, kernel, stride, padding, dilation -> sizes and parameter counts.
+
+    On a static page (``COURSE_STATIC_WIDGETS=1``, see :mod:`course_utils.static`) it returns
+    :func:`show_conv_arithmetic`'s Figure for the sliders' starting values instead.
+    """
+    from course_utils.static import interactive_note, static_widgets
+
+    if static_widgets():
+        interactive_note("the conv-arithmetic explorer")
+        return show_conv_arithmetic()
     import ipywidgets as widgets
 
     def slider(name, value, lo, hi):
@@ -130,6 +140,34 @@ def conv_arithmetic_widget():
     update()
     return widgets.VBox([widgets.HBox([widgets.VBox(list(s.values())[:4]), widgets.VBox(list(s.values())[4:])]),
                          text, image])
+
+
+def show_conv_arithmetic(size=32, in_channels=3, out_channels=16, kernel=5, stride=1, padding=0,
+                         dilation=1) -> Figure:
+    """The explorer's picture for one setting, as a still Figure: the arithmetic, then the kernel's taps."""
+    a = conv_arithmetic(size, in_channels, out_channels, kernel, stride, padding, dilation)
+    span = dilation * (kernel - 1) + 1
+    shown = min(size, max(12, span))                    # the same readable row the widget draws
+    lines = [f"H_out = floor(({size} + 2*{padding} - {dilation}*({kernel}-1) - 1) / {stride}) + 1 = {a['out']}",
+             f"shape: [N, {in_channels}, {size}, {size}] -> [N, {out_channels}, {a['out']}, {a['out']}]",
+             f"conv parameters: {out_channels}*{in_channels}*{kernel}*{kernel} + {out_channels} = "
+             f"{a['conv_params']:,} (shared across all {a['out'] * a['out']} positions)",
+             f"dense layer {a['n_in']:,} -> {a['n_out']:,}: {a['dense_params']:,} parameters "
+             f"({a['dense_params'] / a['conv_params']:,.0f}x more)",
+             f"multiply-adds per image: {a['macs']:,}"]
+    if shown < size:
+        lines.append(f"picture below: a {shown}-wide input, to keep it readable")
+    total = shown + 2 * padding
+    width = max(6.5, 0.38 * total + 1.5)
+    fig = Figure(figsize=(width, 1.9 + 0.45 * min(a["out"], 4) + 1.0), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.9, 0.45 * min(a["out"], 4) + 1.0])
+    ax = top.add_subplot()
+    ax.set_axis_off()
+    ax.text(0.0, 1.0, "\n".join(lines), ha="left", va="top", family="monospace", fontsize=8,
+            transform=ax.transAxes)
+    show_conv_grid(shown, kernel, stride, padding, dilation, ax=bottom.add_subplot())
+    fig.suptitle("conv arithmetic (the explorer's starting setting)", fontsize=10)
+    return fig
 
 
 def _as_weight(weight) -> torch.Tensor:
