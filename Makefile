@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # pip prints one harmless line per package for this machine's local mirrors; hide those.
 PIP_QUIET := sed "/is ignored: it is neither a file nor a directory/d"
 
-.PHONY: lab test setup setup-test system-deps system-deps-test data doctor assignments clean-venv
+.PHONY: lab test book setup setup-test system-deps system-deps-test data doctor assignments clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,21 +22,21 @@ $(BIN)/python:
 
 $(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
 	@echo "== installing the course into $(VENV) (first run only; torch is large) =="
-	$(BIN)/python -m pip install -q -e '.[text,bert,grading]' 2>&1 | $(PIP_QUIET)
+	$(BIN)/python -m pip install -q -e '.[lab,text,bert,export,grading]' 2>&1 | $(PIP_QUIET)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-lab
-	$(BIN)/python -m pip install -q -e '.[text,bert,grading,test]' 2>&1 | $(PIP_QUIET)
+	$(BIN)/python -m pip install -q -e '.[lab,text,bert,export,grading,test,book]' 2>&1 | $(PIP_QUIET)
 	touch $@
 
 setup: $(VENV)/.installed-lab system-deps data
 setup-test: $(VENV)/.installed-test system-deps-test data
 
 system-deps:
-	@bash scripts/install_system_deps.sh graphviz
+	@bash scripts/install_system_deps.sh graphviz bubblewrap
 
 system-deps-test:
-	@bash scripts/install_system_deps.sh graphviz chromium
+	@bash scripts/install_system_deps.sh graphviz chromium bubblewrap
 
 data: | $(BIN)/python
 	@$(BIN)/course data prepare
@@ -49,6 +49,15 @@ lab: setup doctor
 
 test: setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+$(VENV)/.installed-book: pyproject.toml $(VENV)/.installed-lab
+	$(BIN)/python -m pip install -q -e '.[lab,text,bert,export,grading,book]' 2>&1 | $(PIP_QUIET)
+	touch $@
+
+# The course as a static site in _build/book/html (BOOK_FAST=1: fast mode, into html-fast).
+# Lessons run once per change (cached by content); open _build/book/html/index.html.
+book: $(VENV)/.installed-book system-deps data
+	$(BIN)/python scripts/build_book.py
 
 # Regenerate the student releases and solutions/ from assignments/source.
 assignments: | $(BIN)/python

@@ -31,12 +31,17 @@ def _needs_nbgrader(handler):
 
 
 def _grade(args) -> int:
-    from course_utils.grading.pipeline import Options, grade
+    from course_utils.grading.answer_key import AnswerKeyError
+    from course_utils.grading.pipeline import Options, SandboxUnavailable, grade
 
     opts = Options(jobs=args.jobs, cell_timeout=args.timeout, memory_mb=args.memory_mb,
                    pattern=args.pattern, feedback=not args.no_feedback, force=args.force,
-                   csv=args.csv)
-    summary = grade(args.assignment, args.inbox, args.course_dir, opts)
+                   csv=args.csv, sandbox=not args.no_sandbox)
+    try:
+        summary = grade(args.assignment, args.inbox, args.course_dir, opts)
+    except (SandboxUnavailable, AnswerKeyError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"graded {summary.graded}, resumed {summary.resumed}, "
           f"skipped {len(summary.unmatched)} file(s) in {summary.seconds:.0f} s")
     return 0
@@ -56,6 +61,57 @@ def _generate(args) -> int:
         return 0
     for path in assignments.generate(args.course_dir, args.solutions_dir, args.only or None):
         print("wrote", path)
+    return 0
+
+
+def _private(args) -> int:
+    """Make an instructor-private course directory outside the repository."""
+    import shutil
+
+    from course_utils.assignments import sources
+
+    dest = Path(args.dir).resolve()
+    if dest.is_relative_to(ASSIGNMENTS_DIR.parent.resolve()):
+        print(f"error: {dest} is inside this repository; a private course directory lives "
+              "outside it (its hidden tests must not be published)", file=sys.stderr)
+        return 2
+    (dest / "source").mkdir(parents=True, exist_ok=True)
+    config = dest / "nbgrader_config.py"
+    if not config.exists():
+        shutil.copy(ASSIGNMENTS_DIR / "nbgrader_config.py", config)
+    public = sources(ASSIGNMENTS_DIR)
+    for name in args.copy or []:
+        if name not in public:
+            print(f"error: no public assignment {name!r} (have: {', '.join(public)})",
+                  file=sys.stderr)
+            return 2
+        target = dest / "source" / name
+        if target.exists():
+            print(f"kept {target} (already there)")
+            continue
+        shutil.copytree(public[name].parent, target)
+        print(f"copied {name} -> {target}: edit its hidden tests there")
+    os.chmod(dest, 0o700)
+    print(f"private course directory: {dest}\n  grade with: course grade <assignment> INBOX "
+          f"--course-dir {dest}\n  its source/<a> overrides the public one; assignments it "
+          "lacks come from the public sources; answer keys are built into its keys/")
+    return 0
+
+
+def _keys(args) -> int:
+    from course_utils.grading.answer_key import AnswerKeyError
+    from course_utils.grading.pipeline import Options, SandboxUnavailable, ensure_key
+    from course_utils.assignments import sources
+
+    course_dir = Path(args.course_dir).resolve()
+    names = args.only or list(sources(course_dir))
+    opts = Options(sandbox=not args.no_sandbox)
+    for name in names:
+        try:
+            print("wrote", ensure_key(course_dir, name, opts, args.timeout))
+        except (AnswerKeyError, SandboxUnavailable) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 
@@ -90,6 +146,9 @@ def register(subparsers) -> None:
                    help="CSV path (default: <course-dir>/grades/<assignment>.csv)")
     g.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
     g.add_argument("--force", action="store_true", help="regrade students already graded")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="grade even where the bubblewrap sandbox cannot start (trusts the "
+                   "students' code; every row is flagged `unsandboxed`)")
     g.set_defaults(func=_needs_nbgrader(_grade))
 
     a = subparsers.add_parser("assignments", help="generate student releases and solutions")
@@ -102,6 +161,19 @@ def register(subparsers) -> None:
     gen.add_argument("--course-dir", type=Path, default=ASSIGNMENTS_DIR)
     gen.add_argument("--solutions-dir", type=Path, default=ASSIGNMENTS_DIR.parent / "solutions")
     gen.set_defaults(func=_needs_nbgrader(_generate))
+    prv = sub.add_parser("private", help="make an instructor-private course directory outside "
+                         "this repository (its own sources, hidden tests and answer keys)")
+    prv.add_argument("dir", type=Path)
+    prv.add_argument("--copy", nargs="*", help="public assignments to copy in for editing")
+    prv.set_defaults(func=_private)
+    keys = sub.add_parser("keys", help="build the answer keys (keys/<a>.json) from the sources; "
+                          "plain `nbgrader autograde` needs them, `course grade` builds its own")
+    keys.add_argument("--only", nargs="*", help="assignment ids (default: all)")
+    keys.add_argument("--course-dir", type=Path, default=ASSIGNMENTS_DIR)
+    keys.add_argument("--timeout", type=int, default=120, help="seconds per cell")
+    keys.add_argument("--no-sandbox", action="store_true",
+                      help="run the (trusted) sources without the sandbox")
+    keys.set_defaults(func=_needs_nbgrader(_keys))
     smp = sub.add_parser("sample-class", help="write generated submissions to try "
                          "`course grade` (even students correct, odd ones miss an exercise)")
     smp.add_argument("assignment")

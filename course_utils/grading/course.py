@@ -30,12 +30,13 @@ def sqlite_url(path: os.PathLike | str) -> str:
 def load_config(course_dir: os.PathLike | str, *, db_url: str | None = None,
                 cell_timeout: int | None = None, memory_mb: int | None = None,
                 cpu_seconds: int | None = None, guard_log: str | None = None,
-                hardened: bool = False) -> Config:
+                hardened: bool = False, use_sandbox: bool = True, sandbox_uid: int | None = None,
+                run_dir: str | None = None, pid_file: str | None = None) -> Config:
     """nbgrader Config for ``course_dir`` (root, gradebook, limits).
 
     ``db_url`` defaults to ``$COURSE_GRADEBOOK_URL`` or ``<course_dir>/gradebook.db``.
     ``hardened=True`` swaps nbgrader's Execute for :class:`.kernel.GradingExecute`
-    (limited kernels, tamper guard, dead kernels scored).
+    (jailed, limited kernels in ``run_dir``, tamper guard, dead kernels scored).
     """
     _venv_on_path()
     course_dir = Path(course_dir).resolve()
@@ -64,6 +65,13 @@ def load_config(course_dir: os.PathLike | str, *, db_url: str | None = None,
             cfg.GradingKernelManager.cpu_seconds = int(cpu_seconds)
         if guard_log is not None:
             cfg.GradingKernelManager.guard_log = str(guard_log)
+        cfg.GradingKernelManager.use_sandbox = bool(use_sandbox)
+        if sandbox_uid is not None:
+            cfg.GradingKernelManager.sandbox_uid = int(sandbox_uid)
+        if run_dir is not None:
+            cfg.GradingKernelManager.run_dir = str(run_dir)
+        if pid_file is not None:
+            cfg.GradingKernelManager.pid_file = str(pid_file)
     # The exchange (release/collect over a shared folder) is not used here.
     cfg.Exchange.root = str(course_dir / ".exchange")
     return cfg

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.grading import gradebook
+from course_utils.grading import answer_key, gradebook, sandbox
 from course_utils.grading.course import (ASSIGNMENTS_DIR, DEFAULT_PATTERN, check_result,
                                          load_config, nbgrader_api)
 from course_utils.grading.pool import WorkerPool
@@ -45,6 +46,11 @@ class Options:
     force: bool = False
     csv: Path | None = None
     quiet: bool = False
+    sandbox: bool = True  # False: `--no-sandbox`, every row flagged `unsandboxed`
+
+
+class SandboxUnavailable(RuntimeError):
+    """No sandbox can start here, and grading without one was not asked for."""
 
 
 @dataclass
@@ -91,9 +97,45 @@ def collect_inbox(inbox: Path, pattern: str) -> tuple[dict[str, Path], list[str]
     return chosen, unmatched, notes
 
 
+def _run_source(nb, opts: Options, cell_timeout: int):
+    """Execute the instructor's source notebook in a grading kernel (for the answer key)."""
+    import tempfile
+
+    from nbclient import NotebookClient
+
+    from course_utils.grading.kernel import GradingKernelManager
+
+    uid = sandbox.slot_uid(0) if opts.sandbox else None
+    run_dir = sandbox.make_run_dir(uid)
+    try:
+        km = GradingKernelManager(run_dir=str(run_dir), use_sandbox=opts.sandbox,
+                                  sandbox_uid=-1 if uid is None else uid,
+                                  memory_mb=opts.memory_mb, cpu_seconds=cell_timeout * 50 + 60)
+        with tempfile.TemporaryDirectory(prefix="course-key-") as cwd:
+            client = NotebookClient(nb, km=km, timeout=cell_timeout, allow_errors=True,
+                                    resources={"metadata": {"path": cwd}})
+            client.execute()
+        return nb
+    finally:
+        sandbox.remove_run_dir(run_dir)
+
+
+def ensure_key(course_dir: Path, assignment: str, opts: Options, cell_timeout: int) -> Path:
+    """The answer key for the current source, built (one run of the source) when stale."""
+    source = course_dir / "source" / assignment / f"{assignment}.ipynb"
+    if answer_key.load_fresh(course_dir, assignment, source) is None:
+        key = answer_key.build(source, run_kernel=lambda nb: _run_source(nb, opts, cell_timeout))
+        answer_key.save(course_dir, assignment, key)
+    return answer_key.key_path(course_dir, assignment)
+
+
 def sync_assignment(api, course_dir: Path, assignment: str, state_dir: Path) -> Path:
     """Run nbgrader generate_assignment when the source changed; return the template db."""
     source = course_dir / "source" / assignment / f"{assignment}.ipynb"
+    public = ASSIGNMENTS_DIR / "source" / assignment
+    if not source.exists() and public.exists() and course_dir.resolve() != ASSIGNMENTS_DIR.resolve():
+        # a private course directory adds to the public assignments: fill the gap from them
+        shutil.copytree(public, source.parent)
     if not source.exists():
         raise FileNotFoundError(f"no source notebook {source}; assignments live in "
                                 "<course_dir>/source/<assignment>/<assignment>.ipynb")
@@ -146,6 +188,8 @@ def _flags(report: dict, result: dict | None) -> list[str]:
         flags += result.get("flags", [])
         if not result.get("ok") and "worker_killed" not in flags:
             flags.append("autograde_failed")
+        if result.get("sandbox") is False:
+            flags.append("unsandboxed")
     return list(dict.fromkeys(flags))  # unique, in order
 
 
@@ -154,6 +198,14 @@ def grade(assignment: str, inbox, course_dir=ASSIGNMENTS_DIR, options: Options |
     """Collect, autograde, merge, give feedback and report one assignment."""
     opts = options or Options()
     start = time.monotonic()
+    if opts.sandbox:
+        ok, why = sandbox.availability()
+        if not ok:
+            raise SandboxUnavailable(
+                f"cannot grade safely here: {why}. Student code is hostile code; without the "
+                "sandbox a submission can read the hidden tests, rewrite the gradebook and leave "
+                "processes behind. Install bubblewrap, or pass --no-sandbox to grade anyway "
+                "(every row is then flagged `unsandboxed`).")
     course_dir = Path(course_dir).resolve()
     cfg = load_config(course_dir, cell_timeout=opts.cell_timeout)
     api = nbgrader_api(cfg)
@@ -163,6 +215,7 @@ def grade(assignment: str, inbox, course_dir=ASSIGNMENTS_DIR, options: Options |
     say = (lambda *a: None) if opts.quiet else (lambda *a: print(*a, file=sys.stderr))
 
     template = sync_assignment(api, course_dir, assignment, state_dir)
+    key_file = ensure_key(course_dir, assignment, opts, opts.cell_timeout)
     release = nbformat.read(course_dir / "release" / assignment / f"{assignment}.ipynb", 4)
     n_code = sum(c.cell_type == "code" for c in release.cells)
 
@@ -199,7 +252,8 @@ def grade(assignment: str, inbox, course_dir=ASSIGNMENTS_DIR, options: Options |
             "cell_timeout": opts.cell_timeout, "memory_mb": opts.memory_mb,
             "cpu_seconds": opts.cell_timeout * (n_code + 2) + 60,
             "wall_timeout": opts.cell_timeout * (n_code + 2) + 240,
-            "static": report["static"], "feedback": opts.feedback})
+            "static": report["static"], "feedback": opts.feedback,
+            "sandbox": opts.sandbox, "key": str(key_file)})
 
     say(f"grading {len(specs)} submission(s) of {assignment} on {opts.jobs} worker(s)"
         + (f"; {resumed} already graded (resumed)" if resumed else ""))
@@ -218,12 +272,14 @@ def grade(assignment: str, inbox, course_dir=ASSIGNMENTS_DIR, options: Options |
     finally:
         results.close()
 
-    ordered = spec["student"]
     ordered = [rows[s] for s in sorted(rows)]
     csv_path = Path(opts.csv) if opts.csv else course_dir / "grades" / f"{assignment}.csv"
     write_csv(ordered, csv_path)
     if not opts.quiet:
         print_table(ordered, assignment)
+        if not opts.sandbox:
+            print("WARNING: graded WITHOUT the sandbox (--no-sandbox): these scores trust the "
+                  "students' code; every row is flagged `unsandboxed`.")
         print(f"CSV: {csv_path}")
     return Summary(ordered, unmatched, len(specs), resumed, csv_path,
                    round(time.monotonic() - start, 2))
@@ -232,7 +288,12 @@ def grade(assignment: str, inbox, course_dir=ASSIGNMENTS_DIR, options: Options |
 def _merge_one(spec, result, reports, rows, state_dir, main_url, course_id, assignment, say):
     student = spec["student"]
     worker_url = f"sqlite:///{result['db']}" if result.get("ok") else None
-    gradebook.merge_submission(main_url, course_id, assignment, student, worker_url)
+    try:
+        gradebook.merge_submission(main_url, course_id, assignment, student, worker_url)
+    except Exception as exc:  # a broken or empty worker database: this student only
+        result = dict(result, ok=False, error=f"gradebook merge failed: {type(exc).__name__}: "
+                      f"{exc}"[:500], flags=list(result.get("flags", [])) + ["gradebook_error"])
+        gradebook.merge_submission(main_url, course_id, assignment, student, None)
     rows[student] = _finish(state_dir / "state" / f"{student}.json", reports[student], result,
                             main_url, course_id, assignment, student)
     row = rows[student]

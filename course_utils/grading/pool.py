@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+from course_utils.grading.sandbox import slot_uid
+
 
 def _kill(pid: int, group: bool = False) -> None:
     try:
@@ -62,12 +64,21 @@ class _Worker:
                 return json.loads(Path(line[5:].strip()).read_text())
 
     def kill(self, kernel_pidfile: Path | None = None) -> None:
+        """Kill the worker and its kernel (jail included) with their process groups.
+
+        The kernel's pid was written by the worker's kernel manager into a file
+        outside the jail; the kernel itself cannot write there. A jailed kernel
+        dies with bwrap anyway (``--die-with-parent``, its own PID namespace).
+        """
         _kill(self.proc.pid, group=True)
         if kernel_pidfile is not None and kernel_pidfile.exists():
             try:
-                _kill(int(kernel_pidfile.read_text().strip()))
+                pid = int(kernel_pidfile.read_text().strip())
             except ValueError:
-                pass
+                pid = 0
+            if pid > 1:
+                _kill(pid, group=True)
+                _kill(pid)
         self.proc.wait()
         self.log.close()
 
@@ -98,13 +109,15 @@ class WorkerPool:
                 spec = todo.get_nowait()
             except queue.Empty:
                 break
+            # one unprivileged uid per slot: two kernels at once never share one
+            spec = dict(spec, uid=slot_uid(slot + 1))
             if worker is None:
                 worker = _Worker(self.log_dir / f"worker{slot}.log", self.env)
             with self._lock:
                 self._workers[slot] = (worker, spec)
             result = worker.ask(spec, spec["wall_timeout"])
             if result is None:
-                pidfile = Path(spec["work_dir"]) / f"{spec['student']}.guard.jsonl.pid"
+                pidfile = Path(spec["work_dir"]) / f"{spec['student']}.kernel.pid"
                 worker.kill(pidfile)
                 worker = None
                 if self._stop.is_set():
@@ -112,7 +125,7 @@ class WorkerPool:
                 result = {"student": spec["student"], "ok": False, "error":
                           f"no result within {spec['wall_timeout']:.0f} s (or the worker "
                           "crashed); worker and kernel killed", "seconds": spec["wall_timeout"],
-                          "flags": ["worker_killed"]}
+                          "flags": ["worker_killed"], "sandbox": spec.get("sandbox", True)}
             with self._lock:
                 self._workers[slot] = (worker, None)
             done.put((spec, result))
@@ -149,4 +162,4 @@ class WorkerPool:
         with self._lock:
             busy = [(w, s) for w, s in self._workers.values() if w is not None and s]
         for worker, spec in busy:
-            worker.kill(Path(spec["work_dir"]) / f"{spec['student']}.guard.jsonl.pid")
+            worker.kill(Path(spec["work_dir"]) / f"{spec['student']}.kernel.pid")

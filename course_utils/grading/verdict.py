@@ -1,13 +1,19 @@
-"""Read an autograded notebook: per-test status, flags, and the tamper verdict (issue 8).
+"""Judge an autograded notebook in the grader's process: answer key, tamper flags, scores.
 
 nbgrader scores a test cell by whether its output holds an error. This module
 only adds errors and lets nbgrader's own ``SaveAutoGrades`` score again:
 
+* every test cell is judged against the answer key (:mod:`.answer_key`): a
+  cell whose records do not all match gets a ``KeyMismatch`` error. This is
+  the verdict that counts: nothing the student's kernel did to the checks,
+  torch, ``Tensor`` methods or IPython can change the key or the comparison;
 * every test cell that ran after a tampering cell (found by the static scan,
   :mod:`.tamper`, or by the runtime guard, :mod:`.guard`) gets a
-  ``TamperVoid`` error: no credit for tests a tampered kernel judged;
-* if the guard's log stops early while the kernel lived, the guard was
-  disabled: the cells after its last line are treated the same way.
+  ``TamperVoid`` error: no credit for tests a tampered kernel ran;
+* fail closed: a guard log that is missing, unreadable, or stops early while
+  the kernel lived, or test cells that ran cleanly but recorded nothing, void
+  the whole submission for manual review (flag ``manual_review:...``); a
+  kernel that died explains a short log (flag ``kernel_died``, not void).
 
 It also names what happened in each cell (timeout, memory, exit, crash,
 syntax error, exception) for the report.
@@ -39,9 +45,9 @@ def cell_problem(cell) -> str | None:
             return "memory"
         if ename == "SystemExit":
             return "exit"
-        if ename in ("KernelDied", "NotRun", "TamperVoid"):
+        if ename in ("KernelDied", "NotRun", "TamperVoid", "KeyMismatch"):
             return {"KernelDied": "kernel_died", "NotRun": "not_run",
-                    "TamperVoid": "voided"}[ename]
+                    "TamperVoid": "voided", "KeyMismatch": "fail"}[ename]
         if ename in ("SyntaxError", "IndentationError", "TabError"):
             return "syntax_error"
         if ename == "AssertionError":
@@ -57,11 +63,14 @@ def _runtime_events(nb, guard_log: Path) -> tuple[list[tuple[int, str]], int | N
     executed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
     lines = []
     if guard_log.exists():
-        for line in guard_log.read_text().splitlines():
+        for line in guard_log.read_text(errors="replace").splitlines():
             try:
-                lines.append(json.loads(line))
+                rec = json.loads(line)
             except ValueError:
-                continue
+                rec = None
+            if not isinstance(rec, dict):  # not written by the guard
+                raise _Unreadable(f"guard log line {line[:60]!r}")
+            lines.append(rec)
     by_sha = {}
     for i in executed:
         by_sha.setdefault(_sha(nb.cells[i].source), i)
@@ -85,6 +94,10 @@ def _runtime_events(nb, guard_log: Path) -> tuple[list[tuple[int, str]], int | N
     return events, silent_after, True
 
 
+class _Unreadable(ValueError):
+    pass
+
+
 def _is_test(cell) -> bool:
     return bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade"))
 
@@ -94,12 +107,20 @@ def _void(cell, reason: str) -> None:
                                      traceback=[f"TamperVoid: no credit: {reason}"]))
 
 
+def _add_error(cell, ename: str, reason: str) -> None:
+    cell.outputs.append(NotebookNode(output_type="error", ename=ename, evalue=reason,
+                                     traceback=[f"{ename}: {reason}"]))
+
+
 def apply_verdict(api, assignment: str, student: str, static: list[dict],
-                  guard_log: Path) -> dict:
-    """Void tampered tests in the autograded notebook and gradebook; summarise."""
+                  guard_log: Path, key_file: Path) -> dict:
+    """Judge every test against the key, void tampered tests, rescore; summarise."""
     from nbgrader.api import Gradebook
     from nbgrader.preprocessors import SaveAutoGrades
 
+    from course_utils.grading.answer_key import judge, records_of, strip_records
+
+    key = json.loads(Path(key_file).read_text())
     coursedir = api.coursedir
     folder = Path(coursedir.format_path(coursedir.autograded_directory, student, assignment))
     grades, flags, tamper = {}, [], []
@@ -109,31 +130,52 @@ def apply_verdict(api, assignment: str, student: str, static: list[dict],
                for i, c in enumerate(nb.cells)}
         causes = [(f["cell"], f"{gid.get(f['cell'], f['cell'])}: {f['message']}")
                   for f in static if f.get("severity") == "tamper"]
-        events, silent_after, loaded = _runtime_events(nb, guard_log)
-        if not loaded:
-            flags.append("guard_not_loaded")
+        executed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
+        died = any(cell_problem(nb.cells[i]) in ("kernel_died", "timeout") for i in executed)
+        review = None  # fail closed: a reason to void everything for manual review
+        try:
+            events, silent_after, loaded = _runtime_events(nb, guard_log)
+        except _Unreadable as exc:
+            events, silent_after, loaded, review = [], None, True, f"guard_log_unreadable ({exc})"
+        if not loaded and not died:
+            review = "guard_log_missing"
+        elif not loaded:
+            flags.append("kernel_died")
         causes += [(i, f"{gid[i]}: {problem} (at run time)") for i, problem in events]
         if silent_after is not None:
-            causes.append((silent_after, "the tamper guard was switched off"))
+            review = "guard_log_short"
+        verdicts = judge(nb, key)
+        ran_clean = [i for i in executed if _is_test(nb.cells[i]) and cell_problem(nb.cells[i]) is None]
+        if ran_clean and not any(records_of(nb.cells[i]) for i in ran_clean):
+            review = review or "records_missing"  # tests ran, yet nothing was recorded
         tamper += [c for _, c in causes]
         first = min((i for i, _ in causes), default=None)
-        changed = False
         for i, cell in enumerate(nb.cells):
-            if first is not None and i > first and _is_test(cell):
+            if not _is_test(cell):
+                continue
+            if review is not None:
+                _void(cell, f"voided for manual review: {review}")
+            elif first is not None and i > first:
                 _void(cell, f"tests after tampering in {gid.get(first, first)} earn no credit")
-                changed = True
+            elif cell_problem(cell) is None:
+                ok, why = verdicts.get(gid[i], (False, "not judged"))
+                if not ok:
+                    _add_error(cell, "KeyMismatch", f"the answer key says no: {why}")
+        if review is not None:
+            flags.append(f"manual_review:{review.split(' ')[0]}")
+        for i, cell in enumerate(nb.cells):
             problem = cell_problem(cell) if cell.cell_type == "code" else None
             if problem and problem not in ("fail", "not_run", "voided") and not _is_test(cell):
                 flags.append(f"{problem.split(' ')[0]}:{gid[i]}")
             elif problem in ("timeout", "memory", "kernel_died", "exit") and _is_test(cell):
                 flags.append(f"{problem}:{gid[i]}")
-        if changed:
-            os.chmod(path, 0o644)
-            resources = {"nbgrader": {"notebook": path.stem, "assignment": assignment,
-                                      "student": student, "db_url": coursedir.db_url}}
-            SaveAutoGrades().preprocess(nb, resources)  # nbgrader scores the voided cells
-            nbformat.write(nb, path)
-            os.chmod(path, 0o444)
+        strip_records(nb)
+        os.chmod(path, 0o644)
+        resources = {"nbgrader": {"notebook": path.stem, "assignment": assignment,
+                                  "student": student, "db_url": coursedir.db_url}}
+        SaveAutoGrades().preprocess(nb, resources)  # nbgrader scores the judged cells
+        nbformat.write(nb, path)
+        os.chmod(path, 0o444)
         with Gradebook(coursedir.db_url) as gb:
             for i, cell in enumerate(nb.cells):
                 if not _is_test(cell):
@@ -143,4 +185,4 @@ def apply_verdict(api, assignment: str, student: str, static: list[dict],
                                   "status": cell_problem(cell) or "pass"}
     if tamper:
         flags.append("tamper")
-    return {"grades": grades, "flags": flags, "tamper": tamper}
+    return {"grades": grades, "flags": list(dict.fromkeys(flags)), "tamper": tamper}

@@ -4,12 +4,14 @@
 once, then for each submission it is given:
 
 1. copies the template gradebook (assignment and source cells, no students) to
-   a private gradebook, so workers never write the same database;
+   a private gradebook, so workers never write the same database (none of it
+   is visible to the student's kernel, which runs in a jail);
 2. runs nbgrader's own ``autograde`` through ``NbGraderAPI`` with the hardened
-   executor (:class:`.kernel.GradingExecute`: limited kernel, tamper guard);
-3. applies the tamper verdict (:mod:`.verdict`): tests that ran after a
-   tampering cell get a ``TamperVoid`` error and nbgrader's ``SaveAutoGrades``
-   scores them again (0);
+   executor (:class:`.kernel.GradingExecute`: a jailed, limited kernel with
+   the tamper guard, whose hidden checks record values instead of judging);
+3. applies the verdict (:mod:`.verdict`), in this process: every test cell is
+   judged against the answer key, tests that ran after a tampering cell are
+   voided, and nbgrader's ``SaveAutoGrades`` scores the notebook again;
 4. runs nbgrader's ``generate_feedback`` and writes a JSON result.
 
 The parent merges the private gradebook into the course gradebook.
@@ -31,6 +33,7 @@ from pathlib import Path
 
 def grade_one(spec: dict) -> dict:
     """Autograde one student's submission; never raises."""
+    from course_utils.grading import sandbox
     from course_utils.grading.course import load_config, nbgrader_api, sqlite_url
     from course_utils.grading.verdict import apply_verdict
 
@@ -39,15 +42,22 @@ def grade_one(spec: dict) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     student, assignment = spec["student"], spec["assignment"]
     db = work / f"{student}.db"
-    guard_log = work / f"{student}.guard.jsonl"
+    use_sandbox = spec.get("sandbox", True)
+    uid = spec.get("uid") if use_sandbox else None
+    run_dir = sandbox.make_run_dir(uid)
+    guard_log = run_dir / "guard.jsonl"
     guard_log.write_text("")
+    if uid is not None and os.geteuid() == 0:
+        os.chown(guard_log, uid, uid)  # the guard in the kernel appends to it
     shutil.copyfile(spec["template_db"], db)
     result = {"student": student, "assignment": assignment, "ok": False, "error": "",
-              "db": str(db)}
+              "db": str(db), "sandbox": use_sandbox}
     try:
         cfg = load_config(spec["course_dir"], db_url=sqlite_url(db), hardened=True,
                           cell_timeout=spec["cell_timeout"], memory_mb=spec["memory_mb"],
-                          cpu_seconds=spec["cpu_seconds"], guard_log=str(guard_log))
+                          cpu_seconds=spec["cpu_seconds"], guard_log=str(guard_log),
+                          use_sandbox=use_sandbox, sandbox_uid=uid, run_dir=str(run_dir),
+                          pid_file=str(work / f"{student}.kernel.pid"))
         api = nbgrader_api(cfg)
         t0 = time.monotonic()
         out = api.autograde(assignment, student, force=True, create=True)
@@ -56,7 +66,7 @@ def grade_one(spec: dict) -> dict:
             result["error"] = _tail(out.get("error", "") + out.get("log", ""))
             return result
         result.update(apply_verdict(api, assignment, student, spec.get("static", []),
-                                    guard_log))
+                                    guard_log, Path(spec["key"])))
         if spec.get("feedback", True):
             t0 = time.monotonic()
             fb = api.generate_feedback(assignment, student, force=True)
@@ -67,6 +77,7 @@ def grade_one(spec: dict) -> dict:
     except Exception:  # reported to the parent, which scores the submission 0
         result["error"] = _tail(traceback.format_exc())
     finally:
+        sandbox.remove_run_dir(run_dir)
         result["seconds"] = round(time.monotonic() - start, 2)
     return result
 
@@ -75,8 +86,21 @@ def _tail(text: str, n: int = 3000) -> str:
     return text[-n:]
 
 
+def _die_with_parent() -> None:
+    # A grader killed with SIGKILL must not leave workers (and their kernels) grading on.
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
 def serve() -> None:
     """Read specs from stdin until EOF; answer each with ``DONE <path>``."""
+    _die_with_parent()
     warnings.filterwarnings("ignore")
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     out = os.fdopen(os.dup(1), "w")
