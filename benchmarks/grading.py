@@ -8,8 +8,13 @@ submissions (``course assignments sample-class``: even students correct, odd
 ones leave one exercise undone), then times, on the same submissions:
 
 1. ``nbgrader autograde <a> --force`` (nbgrader's own CLI, one kernel after another);
-2. ``course grade <a> INBOX --no-feedback`` (collect + repair + scan + autograde in
-   ``--jobs`` workers + merge), in a fresh copy of the course directory.
+2. ``course grade <a> INBOX --no-feedback`` (collect + repair + scan + answer key
+   + autograde in ``--jobs`` workers, each kernel in its own sandbox, + merge), in a
+   fresh copy of the course directory.
+
+Plain nbgrader gets its answer key built beforehand (untimed); ``course grade``
+builds its own inside the timed run. CPU time counts every waited-for
+descendant: workers, zygotes, sandboxes and kernels.
 
 Both run without feedback generation (``--feedback`` adds it to both). It
 prints both wall times, the ratio, the CPU time each used (the machine's other
@@ -88,6 +93,10 @@ def main(argv: list[str] | None = None) -> None:
         _run(nbgrader + ["generate_assignment", a, "--force"], course, env)
         ours_dir = tmp / "course_ours"
         shutil.copytree(course, ours_dir)
+        # plain nbgrader's kernels read the answer key from <course>/keys/ (built here, untimed);
+        # course grade builds its own, inside its timed run (one run of the source)
+        _run([sys.executable, "-m", "course_utils.grading.cli", "assignments", "keys",
+              "--course-dir", str(course), "--only", a], ROOT, env)
         inbox = tmp / "inbox"
         from course_utils.grading.sample import write_class
         paths = write_class(course, a, inbox, args.n)

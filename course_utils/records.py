@@ -87,6 +87,8 @@ def describe(rec: dict) -> str:
         return f"a tensor of shape {tuple(rec['shape'])}, {rec['dtype']}"
     if t in ("int", "float", "bool", "str"):
         return f"{t} {rec['v']!s:.40}"
+    if t == "dtype":
+        return f"dtype {rec['v']}"
     return {"none": "None", "tuple": "a tuple", "list": "a list"}.get(t, f"a {rec.get('type', t)}")
 
 
@@ -160,7 +162,7 @@ def _close(got: dict, want: dict, params: dict) -> tuple[bool, str]:
     a, b = a.astype(wide), b.astype(wide)
     if bool(np.allclose(a, b, atol=atol, rtol=rtol, equal_nan=True)):
         return True, ""
-    diff = np.abs(a - b)
+    diff = np.atleast_1d(np.abs(a - b))  # 0-dim values too
     diff[np.isnan(diff)] = np.inf
     return False, f"max abs diff {float(diff.max()):.4g} (atol={atol:g}, rtol={rtol:g})"
 

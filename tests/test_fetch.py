@@ -124,3 +124,20 @@ def test_real_manifest_is_well_formed():
         algorithm, _, digest = entry["hash"].partition(":")
         assert algorithm in {"sha256", "md5"} and len(digest) in {32, 64}, name
         assert entry["urls"] and all(u.startswith("https://") for u in entry["urls"]), name
+
+
+def test_a_failed_download_removes_only_its_own_partial_file(local_server, data_home, fake_manifest):
+    # Another download's temporary file (pooch names them tmp*) and an unrelated file in the
+    # same folder must survive this download's failure.
+    downloads = data_home / "downloads"
+    downloads.mkdir(parents=True)
+    (downloads / "tmpkeep_other_download").write_bytes(b"half of another archive")
+    (downloads / "tmp_notes.txt").write_text("mine")
+    local_server.add("/sample.bin", BODY[:-1] + b"X")
+    with pytest.raises(FetchError):
+        fetch("sample.bin", urls=[local_server.url("/sample.bin")], download=True, progressbar=False)
+    assert _leftovers(data_home) == ["tmp_notes.txt", "tmpkeep_other_download"]
+    local_server.add("/good.bin", BODY)
+    path = fetch("sample.bin", urls=[local_server.url("/good.bin")], download=True, progressbar=False)
+    assert path.read_bytes() == BODY
+    assert _leftovers(data_home) == ["sample.bin", "tmp_notes.txt", "tmpkeep_other_download"]

@@ -27,6 +27,7 @@ from course_utils.grading.tamper import scan_notebook, scan_source
 
 FIXTURE = Path(__file__).parent / "fixtures" / "grading" / "source" / "tiny"
 A = "tiny"
+UID_BASE = 62000  # this file's kernels run as uids of their own (see the last test)
 CELL_TIMEOUT = 10
 
 # name -> (answers replacing solution cells, expected total, expected flags)
@@ -104,6 +105,17 @@ def _submissions(course: Path) -> dict[str, nbformat.NotebookNode]:
 SERIAL = ["correct", "partial", "loop", "membomb", "osexit", "sneaky", "deleted", "nometa"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_uids():
+    saved = os.environ.get("COURSE_SANDBOX_UID_BASE")
+    os.environ["COURSE_SANDBOX_UID_BASE"] = str(UID_BASE)
+    yield
+    if saved is None:
+        os.environ.pop("COURSE_SANDBOX_UID_BASE")
+    else:
+        os.environ["COURSE_SANDBOX_UID_BASE"] = saved
+
+
 @pytest.fixture(scope="module")
 def courses(tmp_path_factory):
     base = tmp_path_factory.mktemp("grading")
@@ -135,11 +147,17 @@ def parallel_run(courses):
 
 @pytest.fixture(scope="module")
 def serial_run(courses):
+    # The serial run execs its kernels (no zygote), so serial == parallel also checks that
+    # both ways of starting a jailed kernel grade alike.
     base, _, course, _ = courses
     inbox = base / "serial_inbox"
     opts = pipeline.Options(jobs=1, cell_timeout=CELL_TIMEOUT, memory_mb=1024, feedback=False,
                             quiet=True)
-    return pipeline.grade(A, inbox, course, opts)
+    os.environ["COURSE_GRADE_ZYGOTE"] = "0"
+    try:
+        return pipeline.grade(A, inbox, course, opts)
+    finally:
+        del os.environ["COURSE_GRADE_ZYGOTE"]
 
 
 def _db_rows(course: Path) -> dict[str, int]:
@@ -205,6 +223,7 @@ def test_feedback_and_csv(courses, parallel_run):
 
 
 def test_no_grading_process_left_behind(courses, parallel_run, serial_run):
+    # workers carry the course path in their environment; jailed kernels run as sandbox uids
     base = str(courses[0])
     left = []
     for pid in os.listdir("/proc"):
@@ -212,9 +231,11 @@ def test_no_grading_process_left_behind(courses, parallel_run, serial_run):
             continue
         try:
             env = Path(f"/proc/{pid}/environ").read_bytes()
+            status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        if base.encode() in env:
+        uid = int(next(x for x in status.splitlines() if x.startswith("Uid:")).split()[1])
+        if base.encode() in env or UID_BASE <= uid < UID_BASE + 100:
             left.append(pid)
     assert left == []
 

@@ -32,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 A = "ch01_tensors"
 FULL = 11  # storage_slot 2, my_sum 3, contiguity 2, transpose_view 2, debug 2
 MARK = "4321.5"  # the sleep time of every process a submission starts: easy to find in /proc
+# this file's kernels run as uids of their own, so a grader running beside it cannot be mistaken
+# for a process left behind
+UID_BASE = 63000
 
 pytestmark = pytest.mark.skipif(not sandbox.availability()[0],
                                 reason=f"no grading sandbox here: {sandbox.availability()[1]}")
@@ -114,12 +117,14 @@ print('started', len(children))
 
 KILLPARENT = """
 import os, signal
-for pid in (os.getppid(), 1):
+# the kernel's parent, the namespace's init, every process it may signal, the grader by pid
+mine = {int(t) for t in os.listdir('/proc/self/task')} | {0}  # itself: not the target
+for pid in (os.getppid(), 1, -1, *range(2, 400)):
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL) if pid not in mine else None
     except OSError as exc:
-        print('refused:', exc)
-os.kill(-1, signal.SIGKILL)   # everything it may signal, itself included
+        pass
+print('still here: nothing outside the sandbox could be reached')
 """
 
 IPEVENTS = f"""
@@ -142,6 +147,14 @@ TENSORCPU = f"""
 import torch
 # an unlisted Tensor method: the in-kernel check compares values through .cpu()
 torch.Tensor.cpu = lambda self, *a, **k: torch.zeros(self.shape, dtype=self.dtype).to('cpu')
+{WRONG_SUM}
+"""
+
+# The same patch, hidden from the static scan: only the answer key stops it.
+HIDDENCPU = f"""
+import torch
+_fake = lambda self, *a, **k: torch.zeros(self.shape, dtype=self.dtype).to('cpu')
+setattr(vars(torch)['Ten' + 'sor'], 'c' + 'pu', _fake)
 {WRONG_SUM}
 """
 
@@ -175,9 +188,12 @@ def _cases(good: dict[str, str], port: int) -> dict[str, tuple[dict, float, list
         "readsol": ({"my_sum": READSOL}, FULL - 3, []),
         "detached": ({"storage_slot": g["storage_slot"] + "\n" + DETACHED}, FULL, []),
         "killparent": ({"debug_center_columns": g["debug_center_columns"] + "\n" + KILLPARENT},
-                       FULL - 2, ["kernel_died:debug_center_columns"]),
+                       FULL, []),
         "ipevents": ({"my_sum": IPEVENTS}, 0, ["manual_review"]),
-        "tensorcpu": ({"my_sum": TENSORCPU}, FULL - 3, []),
+        # the static scan sees this one: my_sum's test and every later one earn nothing
+        "tensorcpu": ({"my_sum": TENSORCPU}, 2, ["tamper"]),
+        # unseen by scan and guard: the in-kernel checks pass anything, the key does not
+        "hiddencpu": ({"my_sum": HIDDENCPU}, FULL - 3, []),
         "duplicate": ({"storage_slot": DUPLICATE}, FULL - 2, []),
         "network": ({"storage_slot": g["storage_slot"] + "\n" + NETWORK.format(port=port)}, FULL,
                     []),
@@ -209,7 +225,7 @@ def _sandbox_processes() -> list[str]:
         except OSError:
             continue
         uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
-        if sandbox.SANDBOX_UID_BASE <= uid < sandbox.SANDBOX_UID_BASE + 1000 or MARK in cmdline:
+        if UID_BASE <= uid < UID_BASE + 100 or MARK in cmdline:
             found.append(f"{pid} uid={uid} {cmdline[:80]}")
     return found
 
@@ -250,6 +266,17 @@ def _make_course(root: Path) -> Path:
     api = nbgrader_api(load_config(root))
     check_result(api.generate_assignment(A, force=True, create=True), "generate_assignment")
     return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_uids():
+    saved = os.environ.get("COURSE_SANDBOX_UID_BASE")
+    os.environ["COURSE_SANDBOX_UID_BASE"] = str(UID_BASE)
+    yield
+    if saved is None:
+        os.environ.pop("COURSE_SANDBOX_UID_BASE")
+    else:
+        os.environ["COURSE_SANDBOX_UID_BASE"] = saved
 
 
 @pytest.fixture(scope="module")

@@ -121,3 +121,25 @@ def test_check_fixes_from_reading():
     assert check_grad(lambda x, i: x[i].sin(), torch.randn(5), torch.tensor([0, 2]))
     assert not check_above("acc", 0.4, 0.5) and check_below("loss", torch.tensor(0.1), 0.3)
     assert not check_equal("key without a key file", 3, KEY) or True  # prints a NOTE, never raises
+
+
+def test_zero_dim_mismatch_and_dtype_records_explain_themselves():
+    ok, why = compare({"value": encode(torch.tensor(1.5))}, _key("close", torch.tensor(1.0)))
+    assert not ok and "max abs diff 0.5" in why
+    ok, why = compare({"value": encode(torch.float32)}, _key("equal", torch.float64))
+    assert not ok and "torch.float32" in why and "torch.float64" in why
+
+
+def test_without_any_key_a_lesson_run_notes_and_plain_grading_refuses(monkeypatch, capsys):
+    monkeypatch.delenv("COURSE_ANSWER_KEY", raising=False)
+    monkeypatch.chdir("/")
+    monkeypatch.setenv("COURSE_GRADING", "0")
+    checks.set_grading_mode(True)  # what an assignment's setup cell does
+    try:
+        assert check_close("hidden", torch.ones(1), KEY)
+        assert "NOTE" in capsys.readouterr().out
+        monkeypatch.setenv("COURSE_GRADING", "1")  # plain nbgrader's config
+        with pytest.raises(AssertionError, match="course assignments keys"):
+            check_close("hidden", torch.ones(1), KEY)
+    finally:
+        checks.set_grading_mode(None)

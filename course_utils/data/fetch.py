@@ -90,15 +90,24 @@ def fetch(name: str, *, urls: list[str] | None = None, known_hash: str | None = 
                                                          "COURSE_ALLOW_DOWNLOAD=1 to allow them)"]))
     import pooch  # imported late: only downloads need it
 
+    import shutil
+    import tempfile
+
     reasons = []
+    target.parent.mkdir(parents=True, exist_ok=True)
     for url in sources:
+        # Each attempt downloads into a folder of its own: a failure removes only what
+        # this attempt wrote, never another download's files in the same cache folder.
+        attempt = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
         try:
-            path = pooch.retrieve(url, known_hash=known_hash, fname=name, path=target.parent,
+            path = pooch.retrieve(url, known_hash=known_hash, fname=name, path=attempt,
                                   progressbar=progressbar)
-            return Path(path)
+            Path(path).replace(target)  # verified: moved into place in one step
+            return target
         except Exception as exc:  # noqa: BLE001 - every failure moves on to the next mirror
             reasons.append(f"{url}: {_short_reason(exc)}")
-            _remove_partials(target)
+        finally:
+            shutil.rmtree(attempt, ignore_errors=True)
     raise FetchError(_offline_message(name, target, reasons or ["no URLs known"]))
 
 
@@ -107,15 +116,6 @@ def _short_reason(exc: Exception) -> str:
     if "hash" in text.lower() and "match" in text.lower():
         return "checksum mismatch (corrupt, truncated or a different file)"
     return f"{type(exc).__name__}: {text[:160]}"
-
-
-def _remove_partials(target: Path) -> None:
-    # pooch writes to a temp file in the same folder; never leave one (or a bad target) behind.
-    if target.exists():
-        target.unlink()
-    for leftover in target.parent.glob("tmp*"):
-        if leftover.is_file():
-            leftover.unlink()
 
 
 def _offline_message(name: str, target: Path, reasons: list[str]) -> str:

@@ -28,7 +28,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode
 
-from course_utils.grading import sandbox
+from course_utils.grading import sandbox, zygote
 
 
 class GradingKernelManager(AsyncKernelManager):
@@ -43,6 +43,10 @@ class GradingKernelManager(AsyncKernelManager):
     run_dir = Unicode("", help="Folder of the connection file and IPC sockets.").tag(config=True)
     pid_file = Unicode("", help="Where the grader notes the kernel's pid (outside the jail, "
                        "so the kernel cannot rewrite it).").tag(config=True)
+
+    # The worker's zygote (:mod:`.zygote`), when it has one: kernels are then forked into
+    # their fresh sandbox from a pre-imported interpreter instead of exec'd there.
+    zygote: zygote.Zygote | None = None
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -75,7 +79,16 @@ class GradingKernelManager(AsyncKernelManager):
             return [sys.executable, "-m", "course_utils.grading.launch",
                     "--memory-mb", str(limits.memory_mb), "--cpu-s", str(limits.cpu_seconds), "--",
                     *cmd]
-        return sandbox.bwrap_command(cmd, Path(self.run_dir), limits, self._uid(), env)
+        self._fork_request = None
+        uid = self._uid()
+        if self.zygote is not None and self.zygote.alive() and uid is not None:
+            # the sandbox runs a placeholder; the zygote forks the kernel into it
+            self._fork_request = {"argv": cmd[cmd.index("ipykernel_launcher") + 1:]
+                                  if "ipykernel_launcher" in cmd else cmd[3:],
+                                  "env": env, "uid": uid, "limits": limits.as_launch_args()}
+            return sandbox.bwrap_command(zygote.PLACEHOLDER, Path(self.run_dir), limits, uid,
+                                         env, launcher=False)
+        return sandbox.bwrap_command(cmd, Path(self.run_dir), limits, uid, env)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         # the kernel's own console chatter is not the grader's output
@@ -87,6 +100,17 @@ class GradingKernelManager(AsyncKernelManager):
             env.update(getattr(self, "_unsandboxed_env", {}))
             kw["env"] = env
         await super()._async_launch_kernel(kernel_cmd, **kw)
+        request = getattr(self, "_fork_request", None)
+        if request is not None:
+            try:
+                self.zygote.spawn(self.provisioner.process.pid, **request)
+            except RuntimeError:
+                # no zygote kernel: end the placeholder sandbox, exec a kernel as usual
+                await self.provisioner.kill()
+                await self.provisioner.wait()
+                type(self).zygote = None
+                cmd = self.format_kernel_cmd(self._launch_args.get("extra_arguments"))
+                await super()._async_launch_kernel(cmd, **kw)
         if self.pid_file:
             # the pid comes from this manager's own Popen, never from a file the kernel writes
             Path(self.pid_file).write_text(str(self.provisioner.process.pid))

@@ -25,6 +25,7 @@ import sys
 # top of the memory limit, which is enforced on the data segment (RLIMIT_DATA).
 _AS_HEADROOM_MB = 8192
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_CAPBSET_DROP = 24
 
 
 def _set(limit: int, value: int, grace: int = 0) -> None:
@@ -46,6 +47,15 @@ def apply_limits(values: dict[str, str]) -> None:
         _set(resource.RLIMIT_FSIZE, int(values["--fsize-mb"]) * mb)
     if "--nofile" in values:
         _set(resource.RLIMIT_NOFILE, int(values["--nofile"]))
+
+
+def drop_bounding_set() -> None:
+    """Empty the capability bounding set, so nothing exec'd later can hold a capability."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open("/proc/sys/kernel/cap_last_cap") as fh:
+        last = int(fh.read())
+    for cap in range(last + 1):
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
 
 
 def drop_privileges(uid: int) -> None:
@@ -70,6 +80,7 @@ def main(argv: list[str]) -> None:
     values = dict(zip(opts[::2], opts[1::2]))
     apply_limits(values)
     if "--uid" in values:
+        drop_bounding_set()
         drop_privileges(int(values["--uid"]))
     no_new_privs()
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per submission

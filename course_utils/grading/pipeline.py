@@ -105,14 +105,21 @@ def _run_source(nb, opts: Options, cell_timeout: int):
 
     from course_utils.grading.kernel import GradingKernelManager
 
+    from traitlets.config import Config
+
     uid = sandbox.slot_uid(0) if opts.sandbox else None
     run_dir = sandbox.make_run_dir(uid)
     try:
-        km = GradingKernelManager(run_dir=str(run_dir), use_sandbox=opts.sandbox,
-                                  sandbox_uid=-1 if uid is None else uid,
-                                  memory_mb=opts.memory_mb, cpu_seconds=cell_timeout * 50 + 60)
+        cfg = Config()
+        cfg.GradingKernelManager.run_dir = str(run_dir)
+        cfg.GradingKernelManager.use_sandbox = opts.sandbox
+        cfg.GradingKernelManager.sandbox_uid = -1 if uid is None else uid
+        cfg.GradingKernelManager.memory_mb = opts.memory_mb
+        cfg.GradingKernelManager.cpu_seconds = cell_timeout * 50 + 60
         with tempfile.TemporaryDirectory(prefix="course-key-") as cwd:
-            client = NotebookClient(nb, km=km, timeout=cell_timeout, allow_errors=True,
+            # nbclient makes (and so shuts down) the kernel manager itself
+            client = NotebookClient(nb, kernel_manager_class=GradingKernelManager, config=cfg,
+                                    timeout=cell_timeout, allow_errors=True,
                                     resources={"metadata": {"path": cwd}})
             client.execute()
         return nb

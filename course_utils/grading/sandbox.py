@@ -42,7 +42,8 @@ from functools import lru_cache
 from pathlib import Path
 
 # First uid of the unprivileged range the kernels run as (one per worker slot).
-# Chosen above the usual range of real users and below 65534 (nobody).
+# Chosen above the usual range of real users and below 65534 (nobody);
+# COURSE_SANDBOX_UID_BASE moves it (two graders on one machine, tests).
 SANDBOX_UID_BASE = 61000
 
 
@@ -56,6 +57,12 @@ class Limits:
     scratch_mb: int = 512     # size of the tmpfs at /scratch
     tmp_mb: int = 512         # size of the tmpfs at /tmp
     shm_mb: int = 256         # size of the tmpfs at /dev/shm
+
+    def as_launch_args(self) -> dict[str, str]:
+        """These limits as :mod:`.launch` reads them."""
+        return {"--memory-mb": str(self.memory_mb), "--cpu-s": str(self.cpu_seconds),
+                "--nproc": str(self.processes), "--fsize-mb": str(self.file_mb),
+                "--nofile": str(self.open_files)}
 
 
 def bwrap_path() -> str | None:
@@ -130,8 +137,12 @@ def read_only_paths() -> list[Path]:
 
 
 def bwrap_command(command: list[str], run_dir: Path, limits: Limits, uid: int | None,
-                  env: dict[str, str]) -> list[str]:
-    """The full argv: bwrap with its mounts, then the launcher (limits, uid), then ``command``."""
+                  env: dict[str, str], launcher: bool = True) -> list[str]:
+    """The full argv: bwrap with its mounts, then the launcher (limits, uid), then ``command``.
+
+    ``launcher=False``: ``command`` runs as it is, with no capability at all (the
+    placeholder of a zygote kernel, :mod:`.zygote`).
+    """
     exe = bwrap_path()
     if exe is None:
         raise RuntimeError(availability()[1])
@@ -162,16 +173,21 @@ def bwrap_command(command: list[str], run_dir: Path, limits: Limits, uid: int | 
     argv += ["--chdir", "/scratch", "--clearenv"]
     for key, value in sorted(env.items()):
         argv += ["--setenv", key, value]
+    if not launcher:
+        if _privileged():
+            argv += ["--cap-drop", "ALL"]
+        return argv + ["--", *command]
     if _privileged():
-        # the launcher needs these two to switch to the sandbox uid; it then has none
-        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    launcher = [sys.executable, "-m", "course_utils.grading.launch",
-                "--memory-mb", str(limits.memory_mb), "--cpu-s", str(limits.cpu_seconds),
-                "--nproc", str(limits.processes), "--fsize-mb", str(limits.file_mb),
-                "--nofile", str(limits.open_files)]
+        # the launcher needs these to empty the bounding set and switch to the sandbox
+        # uid; after that it has none
+        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+                 "--cap-add", "CAP_SETPCAP"]
+    start = [sys.executable, "-m", "course_utils.grading.launch"]
+    for key, value in limits.as_launch_args().items():
+        start += [key, value]
     if uid is not None and _privileged():
-        launcher += ["--uid", str(uid)]
-    return argv + ["--", *launcher, "--", *command]
+        start += ["--uid", str(uid)]
+    return argv + ["--", *start, "--", *command]
 
 
 def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -214,5 +230,9 @@ def remove_run_dir(run_dir: Path) -> None:
     shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def uid_base() -> int:
+    return int(os.environ.get("COURSE_SANDBOX_UID_BASE", SANDBOX_UID_BASE))
+
+
 def slot_uid(slot: int) -> int:
-    return SANDBOX_UID_BASE + int(slot)
+    return uid_base() + int(slot)

@@ -103,13 +103,14 @@ def _is_test(cell) -> bool:
 
 
 def _void(cell, reason: str) -> None:
-    cell.outputs.append(NotebookNode(output_type="error", ename="TamperVoid", evalue=reason,
-                                     traceback=[f"TamperVoid: no credit: {reason}"]))
+    _add_error(cell, "TamperVoid", reason)
 
 
 def _add_error(cell, ename: str, reason: str) -> None:
-    cell.outputs.append(NotebookNode(output_type="error", ename=ename, evalue=reason,
-                                     traceback=[f"{ename}: {reason}"]))
+    # First, not last: nbgrader scores a cell by its first error or execute_result,
+    # so a number the student's code leaves as the cell's value must not come before it.
+    cell.outputs.insert(0, NotebookNode(output_type="error", ename=ename, evalue=reason,
+                                        traceback=[f"{ename}: no credit: {reason}"]))
 
 
 def apply_verdict(api, assignment: str, student: str, static: list[dict],

@@ -105,6 +105,7 @@ def serve() -> None:
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything else printed goes to stderr, not into the protocol
+    zygote = _start_zygote()
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -116,6 +117,24 @@ def serve() -> None:
         tmp.replace(path)
         out.write(f"DONE {path}\n")
         out.flush()
+    if zygote is not None:
+        zygote.close()
+
+
+def _start_zygote():
+    """A pre-imported interpreter for this worker's kernels, where one can be used."""
+    from course_utils.grading import sandbox, zygote
+
+    if not (zygote.usable() and sandbox.availability()[0]):
+        return None
+    from course_utils.grading.kernel import GradingKernelManager
+
+    try:
+        GradingKernelManager.zygote = zygote.Zygote(env=sandbox.kernel_env())
+    except (OSError, RuntimeError, ValueError) as exc:
+        print(f"no zygote, kernels are exec'd: {exc}", file=sys.stderr)
+        return None
+    return GradingKernelManager.zygote
 
 
 if __name__ == "__main__":
