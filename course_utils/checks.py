@@ -9,12 +9,23 @@ prints one line and returns a :class:`CheckResult` (truthy when it passed); in g
     check_close("x.sum(dim=0)", my_sum(x, 0), x.sum(dim=0))
     check_grad(MySigmoid.apply, torch.randn(5))
     check_module(MyLinear(3, 2), nn.Linear(3, 2), torch.randn(4, 3))
+
+Every check prints exactly one line: ``PASS``, ``FAIL`` with the first mismatch and
+the hint on the same line, or ``TODO`` for an untouched exercise (``NOT_DONE``).
+A lesson's exercise checks name their exercise, ``exercise="01.3"``: the id leads
+the line (``PASS  [01.3] ...``) and a PASS is remembered for ``course progress``
+(:mod:`course_utils.progress`; not in grading mode, not with ``COURSE_NO_PROGRESS=1``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
+import json
 import math
 import os
+import re
 import traceback
 
 import torch
@@ -32,53 +43,35 @@ _no_grad = torch.no_grad
 _grading = None  # None: follow the environment variable
 
 
-class _NotDone:
-    """The value an untouched exercise stub returns (``return NOT_DONE``).
+class _Sentinel:
+    """A named marker value: one object per name, falsy, printed by its name."""
 
-    Checks recognise it and say "not done yet", so an exercise nobody has
-    started is told apart from a function that forgot its ``return`` (None).
-    """
-
-    _instance = None
-
-    def __new__(cls):
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    def __init__(self, name: str):
+        self._name = name
 
     def __repr__(self) -> str:
-        return "NOT_DONE"
+        return self._name
 
     def __bool__(self) -> bool:
         return False
 
-
-NOT_DONE = _NotDone()
-
-
-class _Key:
-    """``expected=KEY`` in a hidden test: the expected value lives in the answer key.
-
-    In grading (``COURSE_RECORD=1``, set by ``course grade`` in its sandboxed
-    kernels) the check only records the student's value; the grader compares
-    it with the key outside the student's process. Elsewhere (plain nbgrader,
-    a solution notebook) the key is looked up by the check's name, in the file
-    ``COURSE_ANSWER_KEY`` names or ``keys/<assignment>.json`` above the working
-    directory; without a key the check says it cannot judge here.
-    """
-
-    _instance = None
-
-    def __new__(cls):
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "KEY"
+    def __reduce__(self):  # copies and pickles stay the very same marker
+        return self._name
 
 
-KEY = _Key()
+# The value an untouched exercise stub returns (``return NOT_DONE``). Checks
+# recognise it and say "not done yet", so an exercise nobody has started is
+# told apart from a function that forgot its ``return`` (None).
+NOT_DONE = _Sentinel("NOT_DONE")
+
+# ``expected=KEY`` in a hidden test: the expected value lives in the answer key.
+# In grading (``COURSE_RECORD=1``, set by ``course grade`` in its sandboxed
+# kernels) the check only records the student's value; the grader compares it
+# with the key outside the student's process. Elsewhere (plain nbgrader, a
+# solution notebook) the key is looked up by the check's name, in the file
+# ``COURSE_ANSWER_KEY`` names or ``keys/<assignment>.json`` above the working
+# directory; without a key the check says it cannot judge here.
+KEY = _Sentinel("KEY")
 
 
 def record_mode() -> bool:
@@ -133,15 +126,47 @@ class CheckResult:
         pass
 
 
+# The exercise id the running check names (``exercise="01.3"``); set by @_names_exercise.
+_exercise: contextvars.ContextVar[str | None] = contextvars.ContextVar("exercise", default=None)
+
+
+def _names_exercise(check):
+    """Give a check the ``exercise=`` keyword: the id shows on its line, and a PASS is
+    remembered in the local progress record (:mod:`course_utils.progress`)."""
+    @functools.wraps(check)
+    def wrapper(*args, exercise: str | None = None, **kwargs):
+        if exercise is None:  # a check called inside another keeps the outer one's id
+            return check(*args, **kwargs)
+        token = _exercise.set(str(exercise))
+        try:
+            return check(*args, **kwargs)
+        finally:
+            _exercise.reset(token)
+    return wrapper
+
+
+def _label(name: str) -> str:
+    exercise = _exercise.get()
+    return f"[{exercise}] {name}" if exercise else name
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def _report(name: str, ok: bool, detail: str, hint: str | None = None) -> CheckResult:
+    # One line per call, PASS or FAIL; a failure carries its hint on the same line.
     if ok:
-        message = f"PASS  {name}: {detail}"
+        message = f"PASS  {_label(name)}: {_one_line(detail)}"
         print(message)
+        if _exercise.get() and not grading_mode():
+            from course_utils import progress
+
+            progress.record_pass(_exercise.get(), name)
         return CheckResult(True, message)
-    lines = [f"FAIL  {name}: {detail}"]
+    message = f"FAIL  {_label(name)}: {_one_line(detail)}"
     if hint:
-        lines.append(f"      hint: {hint}")
-    message = "\n".join(lines)
+        message += f"  hint: {_one_line(hint)}"
     if grading_mode():
         raise AssertionError(message)
     print(message)
@@ -232,6 +257,7 @@ def _judge_bound(name: str, kind: str, got, bound: float, hint: str | None) -> C
     return _report(name, ok, f"{got:.4g} is {'' if ok else 'not '}{word} {bound:g}", hint)
 
 
+@_names_exercise
 def check_below(name: str, got, bound: float, *, hint: str | None = None) -> CheckResult:
     """Pass when the number ``got`` is below ``bound`` (behaviour tests: "the loss ends below 0.3").
 
@@ -242,6 +268,7 @@ def check_below(name: str, got, bound: float, *, hint: str | None = None) -> Che
     return _keyed(name, "below", got, {"bound": float(bound)}, hint)
 
 
+@_names_exercise
 def check_above(name: str, got, bound: float, *, hint: str | None = None) -> CheckResult:
     """Pass when the number ``got`` is above ``bound`` ("accuracy beats the majority baseline")."""
     if is_not_done(got):
@@ -250,7 +277,7 @@ def check_above(name: str, got, bound: float, *, hint: str | None = None) -> Che
 
 
 def _not_done(name: str) -> CheckResult:
-    message = f"TODO  {name}: not done yet (the exercise still returns NOT_DONE)"
+    message = f"TODO  {_label(name)}: not done yet (the exercise still returns NOT_DONE)"
     if grading_mode():
         raise AssertionError(message)
     print(message)
@@ -287,6 +314,7 @@ def _format_index(flat_index: int, shape) -> str:
     return str(tuple(reversed(idx)))
 
 
+@_names_exercise
 def check_close(name: str, got, expected, *, atol: float = 1e-6, rtol: float = 1e-5,
                 check_dtype: bool = True, hint: str | None = None) -> CheckResult:
     """Compare ``got`` with a trusted ``expected`` value (tensor, number or nested list).
@@ -367,6 +395,7 @@ def check_close(name: str, got, expected, *, atol: float = 1e-6, rtol: float = 1
                        f"{b[worst].item():.6g} (atol={atol}, rtol={rtol}).", hint)
 
 
+@_names_exercise
 def check_equal(name: str, got, expected, *, hint: str | None = None) -> CheckResult:
     """Exact equality for plain Python answers (ints, tuples, strings, bools, lists).
 
@@ -405,6 +434,7 @@ def _plain_equal(a, b) -> bool:
     return False
 
 
+@_names_exercise
 def check_true(name: str, condition, *, expected: str = "", hint: str | None = None) -> CheckResult:
     """Pass when ``condition`` is exactly ``True`` (a real bool, not a truthy object)."""
     if is_not_done(condition):
@@ -418,6 +448,7 @@ def check_true(name: str, condition, *, expected: str = "", hint: str | None = N
     return _report(name, False, f"expected {expected or 'the condition to hold'}, it does not.", hint)
 
 
+@_names_exercise
 def check_grad(fn, *inputs, name: str | None = None, atol: float = 1e-5, rtol: float = 1e-3,
                hint: str | None = None) -> CheckResult:
     """Run ``torch.autograd.gradcheck`` on ``fn`` in float64.
@@ -441,14 +472,64 @@ def check_grad(fn, *inputs, name: str | None = None, atol: float = 1e-5, rtol: f
     if first is None:
         return _report(name, False, "got None. Did forward forget to `return` its result?", hint)
     try:
-        ok = _gradcheck(fn, args, eps=1e-6, atol=atol, rtol=rtol, raise_exception=True)
+        with _full_print(20_000):
+            ok = _gradcheck(fn, args, eps=1e-6, atol=atol, rtol=rtol, raise_exception=True)
     except Exception as exc:  # gradcheck explains the mismatch in its message
-        detail = str(exc).strip().splitlines()
-        summary = " ".join(line.strip() for line in detail[:8] if line.strip())
+        summary = _gradcheck_summary(str(exc), atol, rtol)
         where = _user_frame(exc)
         return _report(name, False, f"{type(exc).__name__}: {summary}{where}",
                        hint or "compare your backward's formula with the derivative of forward.")
     return _report(name, bool(ok), "analytic and numerical gradients agree (float64)", hint)
+
+
+@contextlib.contextmanager
+def _full_print(threshold: int):
+    """Tensors print in full (no "...") up to ``threshold`` elements inside the block."""
+    opts = torch._tensor_str.PRINT_OPTS
+    saved = opts.threshold
+    opts.threshold = max(saved, threshold)
+    try:
+        yield
+    finally:
+        opts.threshold = saved
+
+
+def _parse_jacobian(text: str):
+    """gradcheck's printed Jacobian (``tensor([[...]], dtype=...)``) as nested lists, or None."""
+    body = re.sub(r"^\s*tensor\(|,\s*dtype=[\w.]+\)?\s*$|\)\s*$", "", text.strip())
+    try:
+        rows = json.loads(body.replace("nan", "NaN").replace("inf", "Infinity"))
+    except ValueError:
+        return None
+    if isinstance(rows, list) and rows and all(isinstance(r, list) for r in rows):
+        return rows
+    return None
+
+
+def _gradcheck_summary(message: str, atol: float, rtol: float) -> str:
+    """gradcheck's failure on one line, with the numerical and the analytical Jacobian
+    side by side (the whole matrices when short, else the row of the first mismatch)."""
+    head, _, rest = message.strip().partition("\n")
+    numerical = re.search(r"numerical:(.*?)(?=\nanalytical:|$)", rest, re.S)
+    analytical = re.search(r"analytical:(.*?)(?=\n\S[^\n]*:|$)", rest, re.S)
+    if not (numerical and analytical):
+        return _one_line(message)[:600]
+    head = head.rstrip(",")
+    num, ana = _parse_jacobian(numerical.group(1)), _parse_jacobian(analytical.group(1))
+    if num is None or ana is None or len(num) != len(ana):
+        return (f"{head}; numerical {_one_line(numerical.group(1))[:250]} vs analytical "
+                f"{_one_line(analytical.group(1))[:250]}")
+    where = next(((i, j) for i, (rn, ra) in enumerate(zip(num, ana)) for j, (n, a) in
+                  enumerate(zip(rn, ra)) if not abs(n - a) <= atol + rtol * abs(n)), None)
+    full_n, full_a = json.dumps(num), json.dumps(ana)
+    if where is None:
+        return f"{head}; numerical {full_n} vs analytical {full_a}"
+    i, j = where
+    first = (f"first at row {i}, column {j} (d output[{j}] / d input[{i}]): numerical "
+             f"{num[i][j]:.4g}, analytical {ana[i][j]:.4g}")
+    if len(full_n) + len(full_a) <= 400:
+        return f"{head}; {first}; numerical {full_n} vs analytical {full_a}"
+    return f"{head}; {first}; row {i}: numerical {json.dumps(num[i])} vs analytical {json.dumps(ana[i])}"
 
 
 def _user_frame(exc: BaseException) -> str:
@@ -457,6 +538,7 @@ def _user_frame(exc: BaseException) -> str:
     return f" (raised at line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
 
 
+@_names_exercise
 def check_module(student: torch.nn.Module, reference: torch.nn.Module, *inputs,
                  name: str | None = None, atol: float = 1e-6, rtol: float = 1e-5,
                  hint: str | None = None) -> CheckResult:
@@ -471,6 +553,11 @@ def check_module(student: torch.nn.Module, reference: torch.nn.Module, *inputs,
     ref_state = reference.state_dict()
     stu_state = student.state_dict()
     if not stu_state and ref_state:
+        try:  # the exercise untouched (forward still returns NOT_DONE): say so, not "no parameters"
+            if is_not_done(student(*inputs)):
+                return _not_done(name)
+        except Exception:  # noqa: BLE001 - its forward needs the missing parameters: report those
+            pass
         return _report(name, False, "your module has no parameters or buffers registered.",
                        hint or "assign nn.Parameter / nn.Module objects as attributes in __init__ "
                        "(a plain Python list hides them: use nn.ModuleList).")

@@ -97,3 +97,21 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``book`` run last: the book build reuses the notebook tests' executed copies."""
+    items.sort(key=lambda item: item.get_closest_marker("book") is not None)  # stable: order kept
+
+
+@pytest.fixture(scope="module")
+def own_sandbox_uids(request):
+    """Jailed kernels of this test module run as uids of its own (``UID_BASE`` in the module),
+    so a grader running beside it is never mistaken for a process it left behind."""
+    saved = os.environ.get("COURSE_SANDBOX_UID_BASE")
+    os.environ["COURSE_SANDBOX_UID_BASE"] = str(request.module.UID_BASE)
+    yield request.module.UID_BASE
+    if saved is None:
+        os.environ.pop("COURSE_SANDBOX_UID_BASE", None)
+    else:
+        os.environ["COURSE_SANDBOX_UID_BASE"] = saved

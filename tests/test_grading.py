@@ -105,19 +105,8 @@ def _submissions(course: Path) -> dict[str, nbformat.NotebookNode]:
 SERIAL = ["correct", "partial", "loop", "membomb", "osexit", "sneaky", "deleted", "nometa"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def own_uids():
-    saved = os.environ.get("COURSE_SANDBOX_UID_BASE")
-    os.environ["COURSE_SANDBOX_UID_BASE"] = str(UID_BASE)
-    yield
-    if saved is None:
-        os.environ.pop("COURSE_SANDBOX_UID_BASE")
-    else:
-        os.environ["COURSE_SANDBOX_UID_BASE"] = saved
-
-
 @pytest.fixture(scope="module")
-def courses(tmp_path_factory):
+def courses(tmp_path_factory, own_sandbox_uids):
     base = tmp_path_factory.mktemp("grading")
     parallel = _make_course(base / "parallel")
     serial = base / "serial"

@@ -268,19 +268,8 @@ def _make_course(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module", autouse=True)
-def own_uids():
-    saved = os.environ.get("COURSE_SANDBOX_UID_BASE")
-    os.environ["COURSE_SANDBOX_UID_BASE"] = str(UID_BASE)
-    yield
-    if saved is None:
-        os.environ.pop("COURSE_SANDBOX_UID_BASE")
-    else:
-        os.environ["COURSE_SANDBOX_UID_BASE"] = saved
-
-
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
+def hostile(tmp_path_factory, own_sandbox_uids):
     base = tmp_path_factory.mktemp("hostile")
     course = _make_course(base / "course")
     source = nbformat.read(course / "source" / A / f"{A}.ipynb", 4)
