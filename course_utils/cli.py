@@ -36,7 +36,72 @@ def _cmd_doctor(args) -> int:
     return 1 if any(r.status == FAIL for r in results) else 0
 
 
+def _missing_extra(command: str, extra: str, modules: tuple[str, ...]) -> bool:
+    """Print one line naming the extra to install when ``modules`` are missing."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if not missing:
+        return False
+    print(f"error: `course {command}` needs the '{extra}' extra ({', '.join(missing)} not installed): "
+          f"pip install -e \".[{extra}]\" in the course checkout, or "
+          f"pip install \"pytorch-under-the-hood[{extra}]\"", file=sys.stderr)
+    return True
+
+
+LAB_MODULES = ("jupyterlab",)
+RUN_MODULES = ("nbformat", "nbclient", "ipykernel")
+
+
+def _run_forwarding_signals(command: list[str]) -> int:
+    """Run ``command``, pass SIGTERM/SIGINT on to it, and wait until it has exited.
+
+    Without this a SIGTERM ends only this process and the child (the JupyterLab
+    server) lives on, reparented to init. Ctrl+C in a terminal already reaches
+    the child (same foreground process group), so a SIGINT is forwarded only
+    when it did not come from the terminal: JupyterLab keeps its own
+    "Shut down this Jupyter server (y/[n])?" answer to Ctrl+C.
+    """
+    import signal
+    import threading
+
+    child: subprocess.Popen | None = None
+    early: list[int] = []  # signals that came before the child existed
+
+    def terminal_sent_it() -> bool:
+        try:
+            fd = sys.stdin.fileno()
+            return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp()
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def forward(signum, frame):
+        if signum == signal.SIGINT and terminal_sent_it():
+            return
+        if child is None:
+            early.append(signum)
+        elif child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signal.signal works only there
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # e.g. SIGINT in a background job
+                previous[sig] = signal.signal(sig, forward)
+    try:
+        child = subprocess.Popen(command)
+        for signum in early:
+            child.send_signal(signum)
+        code = child.wait()  # handlers run while waiting; the wait resumes after each (PEP 475)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code  # ended by signal N: the shell's 128+N
+
+
 def _cmd_lab(args) -> int:
+    if _missing_extra("lab", "lab", LAB_MODULES):
+        return 2
     folder = project_root() / "notebooks"
     # No news feed or update check: the course runs offline by default.
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}",
@@ -45,7 +110,7 @@ def _cmd_lab(args) -> int:
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in command:
         command.append("--allow-root")  # containers and Colab-like VMs run as root
     print("starting:", " ".join(command), flush=True)
-    return subprocess.call(command)
+    return _run_forwarding_signals(command)
 
 
 def _cmd_data(args) -> int:
@@ -82,6 +147,8 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    if _missing_extra("run", "lab", RUN_MODULES):
+        return 2
     from course_utils.runner import NotebookPathError, format_results, read_notebook, run_notebook
 
     paths = [Path(p) for p in args.notebooks] or sorted((project_root() / "notebooks").glob("*.ipynb"))

@@ -23,6 +23,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from course_utils.lesson import in_jupyter
+from course_utils.static import static_widgets
 
 
 class TrainingMonitor:
@@ -41,7 +42,8 @@ class TrainingMonitor:
         self.history: dict[str, dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
         self.redraw_every = redraw_every
         self.live = in_jupyter() if live is None else live
-        self._bar = tqdm(total=total, desc=title, leave=True)
+        # A static page (the course book) cannot show tqdm's notebook widget: no bar there.
+        self._bar = tqdm(total=total, desc=title, leave=True, disable=static_widgets())
         self._last_step = -1
         self._last_draw = 0.0
         self._handle = None

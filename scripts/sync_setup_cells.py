@@ -3,7 +3,8 @@
 Usage: python scripts/sync_setup_cells.py [--check]
 
 - The first code cell of every lesson is rewritten from course_utils.colab
-  (one place decides what Colab installs) and tagged `setup`.
+  (one place decides what Colab installs, per lesson) and tagged `setup`; a
+  lesson written in lessons/ gets the same cell in its source.
 - Outputs and execution counts are stripped (notebooks are committed clean).
 - Notebook metadata is reduced to the python3 kernelspec (authoring tools such
   as jupytext leave their own keys behind).
@@ -16,7 +17,7 @@ from pathlib import Path
 import nbformat
 
 from course_utils.colab import setup_cell_source
-from course_utils.syllabus import NOTEBOOKS
+from course_utils.syllabus import NOTEBOOKS, PLANNED_NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
@@ -43,18 +44,18 @@ def tidy(nb, title: str) -> None:
 
 def main(check: bool) -> int:
     changed = []
-    for name, title in NOTEBOOKS.items():
-        path = ROOT / "notebooks" / name
-        if not path.exists():
-            continue
-        before = path.read_text()
-        nb = nbformat.read(path, as_version=4)
-        tidy(nb, f"{name[:2]} {title}")
-        after = nbformat.writes(nb) + "\n"
-        if after != before:
-            changed.append(name)
-            if not check:
-                path.write_text(after)
+    for name, title in {**NOTEBOOKS, **PLANNED_NOTEBOOKS}.items():
+        for path in (ROOT / "lessons" / name, ROOT / "notebooks" / name):
+            if not path.exists():
+                continue
+            before = path.read_text()
+            nb = nbformat.read(path, as_version=4)
+            tidy(nb, f"{name[:2]} {title}")
+            after = nbformat.writes(nb) + "\n"
+            if after != before:
+                changed.append(str(path.relative_to(ROOT)))
+                if not check:
+                    path.write_text(after)
     if changed:
         print(("would change: " if check else "tidied: ") + ", ".join(changed))
     return 1 if (check and changed) else 0

@@ -115,3 +115,66 @@ def own_sandbox_uids(request):
         os.environ.pop("COURSE_SANDBOX_UID_BASE", None)
     else:
         os.environ["COURSE_SANDBOX_UID_BASE"] = saved
+
+
+# ---- time budgets: printed at the end of every run ------------------------------------------
+# Seconds per test area on 2 cores (the developers' guide keeps `make test` under 30 minutes).
+# Notebooks have their own budgets: a lesson <= 90 s in fast mode (lesson 08: 120 s), a
+# generated solution <= 60 s. Printed, not enforced: a shared machine's times are noisy.
+AREA_BUDGETS_S = {"lessons": 8 * 60, "solutions": 11 * 60, "grading": 8 * 60, "browser": 3 * 60,
+                  "book": 4 * 60, "install": 90, "other": 4 * 60}
+NOTEBOOK_BUDGET_S = {"lesson": 90, "08_compile_export.ipynb": 120, "solution": 60}
+
+
+def _area(nodeid: str) -> str:
+    if "test_notebook_executes_in_fast_mode" in nodeid:
+        return "solutions" if "[solutions/" in nodeid else "lessons"
+    for area, files in (("grading", ("test_grading", "test_sandbox", "test_assignments_grade",
+                                     "test_records")),
+                        ("browser", ("test_browser",)), ("book", ("test_book",)),
+                        ("install", ("test_install",))):
+        if any(f in nodeid for f in files):
+            return area
+    return "other"
+
+
+def pytest_terminal_summary(terminalreporter):
+    reports = [r for key in ("passed", "failed", "error") for r in terminalreporter.stats.get(key, [])
+               if getattr(r, "when", "") in ("setup", "call", "teardown")]
+    if not reports:
+        return
+    per_area: dict[str, float] = {}
+    notebooks: dict[str, float] = {}
+    for r in reports:
+        per_area[_area(r.nodeid)] = per_area.get(_area(r.nodeid), 0.0) + r.duration
+        if "test_notebook_executes_in_fast_mode" in r.nodeid and r.when == "call":
+            notebooks[r.nodeid.split("[", 1)[1].rstrip("]")] = r.duration
+    write = terminalreporter.write_line
+    write("")
+    write("time per test area (seconds, summed over workers; budget on 2 cores):")
+    for area in sorted(per_area, key=lambda a: -per_area[a]):
+        budget = AREA_BUDGETS_S.get(area)
+        flag = "  OVER BUDGET" if budget and per_area[area] > budget else ""
+        write(f"  {area:<10} {per_area[area]:7.1f} s   budget {budget} s{flag}")
+    for name, seconds in sorted(notebooks.items()):
+        kind = "solution" if name.startswith("solutions/") else "lesson"
+        budget = NOTEBOOK_BUDGET_S.get(name.split("/")[-1], NOTEBOOK_BUDGET_S[kind])
+        flag = "  OVER BUDGET" if seconds > budget else ""
+        write(f"  {name:<45} {seconds:6.1f} s   budget {budget} s{flag}")
+
+
+@pytest.fixture(autouse=True)
+def _lesson_mode_after_each_test():
+    """Loading nbgrader's config sets COURSE_GRADING=1 in this process (as it must for plain
+    nbgrader); a test that graded must not leave the next test in grading mode."""
+    keys = ("COURSE_GRADING", "COURSE_RECORD", "COURSE_ANSWER_KEY")
+    saved = {k: os.environ.get(k) for k in keys}
+    yield
+    from course_utils.checks import set_grading_mode
+
+    set_grading_mode(None)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

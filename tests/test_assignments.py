@@ -21,7 +21,7 @@ from course_utils import assignments
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = ROOT / "assignments"
 CHAPTERS = ["ch01_tensors", "ch02_autograd", "ch03_modules", "ch04_data", "ch05_cnn",
-            "ch06_text", "ch07_transformer"]
+            "ch06_text", "ch07_transformer", "ch08_compile", "ch09_distributed", "ch10_debugging"]
 SOURCES = assignments.sources(ASSIGNMENTS)
 
 

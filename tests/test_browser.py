@@ -34,7 +34,7 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
 LESSONS = ["01_tensors_and_strides.ipynb", "02_autograd_graphs.ipynb"]
 RELEASE = ROOT / "assignments" / "release" / "ch01_tensors" / "ch01_tensors.ipynb"
 
-pytestmark = [pytest.mark.browser,
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"),
               pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
                                  "(make test installs it: scripts/install_system_deps.sh chromium)")]
 

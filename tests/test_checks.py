@@ -219,3 +219,119 @@ def test_check_result_is_truthy_and_silent_in_jupyter():
     assert passed == True and failed == False  # noqa: E712 - comparing with bools is the API
     assert "PASS" in passed.message and "FAIL" in failed.message
     assert passed._ipython_display_() is None  # IPython shows nothing for it
+
+
+# --- The output format (issue 13): one line per call, the exercise id, the progress record ---
+
+def _lines(capsys):
+    return capsys.readouterr().out.splitlines()
+
+
+def test_every_check_prints_one_line_with_its_hint(capsys):
+    x = torch.randn(3, 4)
+    calls = [
+        lambda: check_close("c", x.sum(dim=1), x.sum(dim=0), hint="which dim\ndisappears?"),
+        lambda: check_close("c", x + 1, x, hint="look at the first value"),
+        lambda: check_close("c", None, x),
+        lambda: check_equal("e", (1, 2), (2, 1), hint="order matters"),
+        lambda: check_true("t", False, expected="a real bool", hint="compare"),
+        lambda: check_grad(WrongTanh.apply, torch.randn(4), name="tanh"),
+        lambda: check_module(MyLinear(2, 3), nn.Linear(3, 2), torch.randn(4, 3)),
+    ]
+    for call in calls:
+        assert call() == False
+        lines = _lines(capsys)
+        assert len(lines) == 1 and lines[0].startswith("FAIL  "), lines
+    check_close("c", x.sum(dim=1), x.sum(dim=0), hint="which dim\ndisappears?")
+    assert _lines(capsys)[0].endswith("hint: which dim disappears?")
+
+
+def test_the_exercise_id_leads_the_line(capsys):
+    x = torch.randn(3)
+    assert check_close("sum", x.sum(), x.sum(), exercise="01.3") == True
+    assert _lines(capsys) == ["PASS  [01.3] sum: exact ()"]
+    assert check_equal("slot", 4, 5, exercise="01.4") == False
+    assert _lines(capsys)[0].startswith("FAIL  [01.4] slot: got 4, expected 5")
+    assert check_close("sum", checks.NOT_DONE, x, exercise="01.5") == False
+    assert _lines(capsys) == ["TODO  [01.5] sum: not done yet (the exercise still returns NOT_DONE)"]
+    # a check inside another (check_module -> check_close) keeps the outer id
+    assert check_module(MyLinear(3, 2), nn.Linear(3, 2), torch.randn(2, 3), exercise="03.1") == True
+    assert _lines(capsys)[0].startswith("PASS  [03.1] ")
+    assert check_close("plain", x, x) == True  # no id: no brackets
+    assert _lines(capsys) == ["PASS  plain: exact (3,)"]
+
+
+def test_untouched_stub_and_missing_return_are_told_apart(capsys):
+    expected = torch.ones(2)
+    for check in (lambda v: check_close("a", v, expected), lambda v: check_equal("a", v, 2),
+                  lambda v: check_true("a", v)):
+        check(checks.NOT_DONE)
+        out = capsys.readouterr().out
+        assert out.startswith("TODO") and "not done yet" in out and "return" not in out.split("(")[0]
+    check_close("a", None, expected)
+    assert "forget to `return`" in capsys.readouterr().out
+    check_close("a", (checks.NOT_DONE, 1), expected)  # a tuple answer half done
+    assert capsys.readouterr().out.startswith("TODO")
+
+
+def test_check_grad_failure_shows_both_jacobians(capsys):
+    x = torch.tensor([0.5, -1.0, 2.0])
+    assert check_grad(WrongTanh.apply, x, name="tanh") == False
+    (line,) = _lines(capsys)
+    assert "numerical [[" in line and "analytical [[" in line
+    # the first mismatch, with both values: d tanh(0.5)/dx = 1 - tanh(0.5)^2
+    want = 1 - math.tanh(0.5) ** 2
+    wrong = math.tanh(0.5) * (1 - math.tanh(0.5))
+    assert f"numerical {want:.4g}, analytical {wrong:.4g}" in line
+    assert "row 0, column 0" in line
+
+
+def test_check_grad_long_inputs_show_the_mismatching_row(capsys):
+    assert check_grad(WrongTanh.apply, torch.randn(40), name="tanh") == False
+    (line,) = _lines(capsys)
+    assert "row 0: numerical [" in line and "vs analytical [" in line and "Jacobian" in line
+
+
+@pytest.fixture
+def learner(data_home, monkeypatch):
+    monkeypatch.delenv("COURSE_NO_PROGRESS", raising=False)
+    return data_home
+
+
+def test_a_pass_with_an_exercise_id_is_recorded(learner, capsys):
+    from course_utils import progress
+
+    x = torch.randn(3)
+    check_close("sum", x.sum(), x.sum(), exercise="01.3")
+    check_close("wrong", x, x + 1, exercise="01.4")              # FAIL: not recorded
+    check_close("stub", checks.NOT_DONE, x, exercise="01.5")     # TODO: not recorded
+    check_close("unnamed", x, x)                                 # no id: nothing to record
+    assert sorted(progress.load()) == ["01.3"]
+    set_grading_mode(True)
+    check_close("graded", x, x, exercise="01.6")
+    assert sorted(progress.load()) == ["01.3"]
+
+
+def test_no_record_under_the_tests(data_home, capsys):
+    from course_utils import progress
+
+    check_close("sum", torch.ones(1), torch.ones(1), exercise="01.3")
+    assert progress.load() == {}
+
+
+class StubLinear(nn.Module):
+    """An exercise module nobody has started: no parameters, forward returns NOT_DONE."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+
+    def forward(self, x):
+        return checks.NOT_DONE
+
+
+def test_check_module_on_an_untouched_exercise_says_not_done(capsys):
+    assert check_module(StubLinear(3, 2), nn.Linear(3, 2), torch.randn(4, 3), exercise="03.1") == False
+    assert _lines(capsys) == ["TODO  [03.1] StubLinear vs Linear: not done yet (the exercise still returns NOT_DONE)"]
+    # no parameters and a forward that uses them: the real problem is reported
+    assert check_module(ListModel(), nn.Linear(3, 2), torch.randn(4, 3)) == False
+    assert "nn.ModuleList" in capsys.readouterr().out

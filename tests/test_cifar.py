@@ -174,8 +174,10 @@ def test_standin_loads_through_torchvisions_cifar10(cache, monkeypatch):
         assert pickle.load(f, encoding="bytes")[b"label_names"][0] == b"disc"
     # torchvision's md5 check is live: a damaged batch file is refused
     (folder / "data_batch_2").write_bytes((folder / "data_batch_2").read_bytes()[:-1] + b"\x00")
-    with pytest.raises(RuntimeError, match="corrupted"):
+    with pytest.raises(cifar_standin.StandInCorrupted, match="corrupted") as info:
         cifar_standin.StandInCIFAR10(folder.parent)
+    assert "course data prepare" in str(info.value)   # the course's fix, not torchvision's download=True
+    assert isinstance(info.value, RuntimeError)
 
 
 def test_no_standin_outside_fast_mode_unless_asked(cache):
@@ -266,3 +268,50 @@ def test_conv_figures_return_figures_and_reject_bad_input():
                 lambda: show_most_confused(torch.rand(2, 3, 4, 4), targets, preds, ["a", "b", "c"])):
         with pytest.raises(ValueError):
             bad()
+
+
+# -- the 20 real CIFAR-10 test images from the foolbox wheel ----------------------------------
+def _fake_wheel(path, n=20, png=None):
+    """A zip laid out like foolbox's wheel: foolbox/data/cifar10_<i>_<label>.png (and cifar100 ones)."""
+    import zipfile
+
+    from PIL import Image
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(n):
+            buf = io.BytesIO()
+            Image.fromarray(np.full((32, 32, 3), i, dtype=np.uint8)).save(buf, format="PNG")
+            zf.writestr(f"foolbox/data/cifar10_{i:02d}_{(3 * i) % 10}.png", buf.getvalue())
+            zf.writestr(f"foolbox/data/cifar100_{i:02d}_{i}.png", buf.getvalue())
+    return path
+
+
+def test_real_samples_are_extracted_from_a_checksummed_wheel(tmp_path, monkeypatch):
+    from course_utils.data import cifar
+
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "cache"))
+    wheel = _fake_wheel(tmp_path / cifar.SAMPLES_WHEEL)
+    with pytest.raises(cifar.SamplesUnavailable, match="course data prepare"):
+        cifar.real_samples()                                  # not prepared: says how
+    with pytest.raises(cifar.SamplesUnavailable, match="SHA-256"):
+        cifar.prepare_samples(wheel, quiet=True)              # not the published wheel: refused
+    assert not cifar.samples_ready() and not cifar.samples_dir().exists()
+    monkeypatch.setattr(cifar, "SAMPLES_WHEEL_SHA256", hashlib.sha256(wheel.read_bytes()).hexdigest())
+    cifar.prepare_samples(wheel, quiet=True)
+    assert cifar.samples_ready()
+    x, y, index = cifar.real_samples()
+    assert x.shape == (20, 3, 32, 32) and x.dtype == torch.uint8
+    assert index.tolist() == list(range(20)) and y.tolist() == [(3 * i) % 10 for i in range(20)]
+    assert int(x[7, 0, 5, 5]) == 7                            # file 07 holds the value 7
+    assert len(cifar.CIFAR10_CLASSES) == 10 and cifar.CIFAR10_CLASSES[3] == "cat"
+
+
+def test_a_wheel_without_the_twenty_images_is_refused(tmp_path, monkeypatch):
+    from course_utils.data import cifar
+
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "cache"))
+    wheel = _fake_wheel(tmp_path / "short.whl", n=12)
+    monkeypatch.setattr(cifar, "SAMPLES_WHEEL_SHA256", hashlib.sha256(wheel.read_bytes()).hexdigest())
+    with pytest.raises(cifar.SamplesUnavailable, match="expected 20"):
+        cifar.prepare_samples(wheel, quiet=True)
+    assert not cifar.samples_dir().exists()

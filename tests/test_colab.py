@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from course_utils.colab import COURSE_REF, colab_url, pip_requirement
+from course_utils.colab import COURSE_REF, LESSON_EXTRAS, colab_url, lesson_extras, pip_requirement
 from course_utils.syllabus import NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,12 +47,24 @@ def test_setup_cell_in_colab_runs_one_visible_pinned_pip_install(name, shell, mo
     source = _setup_cell(name)
     assert source.count("%pip install") == 1 and "except ImportError" not in source
     _run(ip, source)
-    assert recorded == [f'install -q "{pip_requirement()}"']
+    assert recorded == [f'install -q "{pip_requirement(name)}"']
     assert f"@{COURSE_REF}" in recorded[0] and recorded[0].count("git+https://") == 1
     out = capsys.readouterr().out
     assert "torch" in out and "device:" in out
     import os
     assert os.environ.get("COURSE_ALLOW_DOWNLOAD") == "1"  # Colab has a network: real data on
+
+
+def test_each_lesson_installs_only_the_extras_it_needs():
+    base = pip_requirement("00_setup.ipynb")
+    assert base.startswith("pytorch-under-the-hood @ git+https://") and base.endswith(f"@{COURSE_REF}")
+    for lesson in ["00", "01", "02", "03", "04", "05"]:
+        assert lesson_extras(lesson) == () and "[" not in pip_requirement(lesson)
+    assert pip_requirement("06 The text pipeline").startswith("pytorch-under-the-hood[text,bert] @ ")
+    assert lesson_extras("07_transformer_bert.ipynb") == ("text", "bert")
+    assert lesson_extras("08") == ("export",)
+    # Local-only extras bring a Jupyter server, a kernel or the grader: never in Colab.
+    assert not {e for extras in LESSON_EXTRAS.values() for e in extras} & {"lab", "grading", "test", "all"}
 
 
 @pytest.mark.parametrize("name", PRESENT)

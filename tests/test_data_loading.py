@@ -144,6 +144,15 @@ def test_show_batch_grid_titles_and_grey():
     assert len(_image_axes(show_batch(torch.rand(3, 5, 5)))) == 3        # [N, H, W]
 
 
+def test_show_batch_frames_every_tile():
+    # white pixels at a tile's edge must not merge with the white page: each tile has a frame
+    axes = _image_axes(show_batch(torch.ones(4, 1, 3, 3), nrow=4))
+    assert len(axes) == 4
+    for ax in axes:
+        assert ax.axison and all(sp.get_visible() for sp in ax.spines.values())
+        assert not ax.get_xticks().size and not ax.get_yticks().size
+
+
 def test_show_batch_unnormalises_and_reads_uint8():
     rgb = torch.rand(2, 3, 4, 4)
     mean, std = [0.5, 0.4, 0.3], [0.2, 0.25, 0.1]

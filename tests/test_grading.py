@@ -25,6 +25,8 @@ from course_utils.grading.course import check_result, load_config, nbgrader_api
 from course_utils.grading.repair import repair
 from course_utils.grading.tamper import scan_notebook, scan_source
 
+# one worker runs this whole file: its tests share a costly module fixture
+pytestmark = pytest.mark.xdist_group("grading-tiny")
 FIXTURE = Path(__file__).parent / "fixtures" / "grading" / "source" / "tiny"
 A = "tiny"
 UID_BASE = 62000  # this file's kernels run as uids of their own (see the last test)

@@ -36,8 +36,10 @@ MARK = "4321.5"  # the sleep time of every process a submission starts: easy to 
 # for a process left behind
 UID_BASE = 63000
 
-pytestmark = pytest.mark.skipif(not sandbox.availability()[0],
-                                reason=f"no grading sandbox here: {sandbox.availability()[1]}")
+# one worker runs this whole file: its tests share a costly module fixture
+pytestmark = [pytest.mark.xdist_group("grading-hostile"),
+              pytest.mark.skipif(not sandbox.availability()[0],
+                                 reason=f"no grading sandbox here: {sandbox.availability()[1]}")]
 
 WRONG_SUM = "def my_sum(t, dim):\n    return torch.zeros(t.sum(dim=dim).shape, dtype=t.dtype)"
 
@@ -166,6 +168,20 @@ def storage_slot(t, index):
     return value
 """
 
+RUNFOLDER = """
+import glob, os
+# the kernel's own run folder on the host: replace the guard log with /dev/zero, fill the disk
+log = os.environ.get('COURSE_GUARD_LOG', '')
+folder = os.path.dirname(log)
+for attempt in (lambda: os.rename(log, log + '.old'), lambda: os.symlink('/dev/zero', log + '.z'),
+                lambda: open(os.path.join(folder, 'fill.bin'), 'wb').write(b'0' * 2**20)):
+    try:
+        attempt()
+        print('DID IT')
+    except OSError as exc:
+        print('refused:', exc)
+"""
+
 NETWORK = """
 import os, socket
 port = int(open('/scratch/port').read()) if os.path.exists('/scratch/port') else {port}
@@ -197,6 +213,7 @@ def _cases(good: dict[str, str], port: int) -> dict[str, tuple[dict, float, list
         "duplicate": ({"storage_slot": DUPLICATE}, FULL - 2, []),
         "network": ({"storage_slot": g["storage_slot"] + "\n" + NETWORK.format(port=port)}, FULL,
                     []),
+        "runfolder": ({"storage_slot": g["storage_slot"] + "\n" + RUNFOLDER}, FULL, []),
     }
 
 

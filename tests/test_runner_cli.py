@@ -75,7 +75,8 @@ def test_course_lab_passes_jupyterlab_flags_on(monkeypatch):
     from course_utils import cli
 
     seen = []
-    monkeypatch.setattr(subprocess, "call", lambda command: seen.append(command) or 0)
+    monkeypatch.setattr(cli, "_run_forwarding_signals", lambda command: seen.append(command) or 0)
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("must not start JupyterLab"))
     assert cli.main(["lab", "--no-browser", "--port", "8890"]) == 0
     command = seen[0]
     assert command[1:3] == ["-m", "jupyterlab"]

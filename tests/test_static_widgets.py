@@ -1,9 +1,10 @@
 """Static modes of the widget explorers (the course book, issue 18).
 
-With ``COURSE_STATIC_WIDGETS=1`` the conv-arithmetic explorer and the attention
-explorer return a matplotlib Figure (no ipywidgets object, so no empty widget
-box on a static page) and print one line pointing at the interactive version;
-without it they still return the widget.
+With ``COURSE_STATIC_WIDGETS=1`` the conv-arithmetic explorer, the attention
+explorer and the reduction stepper return a matplotlib Figure (no ipywidgets
+object, so no empty widget box on a static page) and print one line pointing at
+the interactive version; without it they still return the widget. The training
+monitor shows no tqdm bar there (tqdm's notebook bar is a widget too).
 """
 
 import numpy as np
@@ -95,3 +96,25 @@ def test_attention_explorer_without_the_switch_is_still_a_widget(monkeypatch):
     widgets = pytest.importorskip("ipywidgets")
     monkeypatch.delenv("COURSE_STATIC_WIDGETS", raising=False)
     assert isinstance(attention_explorer(_weights(), list("abcde")), widgets.VBox)
+
+
+def test_reduction_stepper_follows_the_switch(static, capsys):
+    from course_utils.viz.reduction import show_reduction
+
+    x = torch.arange(6.0).reshape(2, 3)
+    fig = show_reduction(x, 0)
+    assert isinstance(fig, Figure)
+    assert "reduction stepper" in capsys.readouterr().out
+    explicit = show_reduction(x, 0, static=True)          # the same picture as static=True
+    assert len(fig.axes) == len(explicit.axes) and _texts(fig) == _texts(explicit)
+
+
+def test_training_monitor_draws_no_bar_widget_on_a_static_page(static):
+    from course_utils.monitor import TrainingMonitor
+
+    monitor = TrainingMonitor(total=3, title="t", live=False)
+    assert monitor._bar.disable                        # tqdm's notebook bar is a widget
+    for step in range(3):
+        monitor.log(step, loss=1.0 / (step + 1))
+    monitor.close()
+    assert monitor.last("loss") == pytest.approx(1 / 3)

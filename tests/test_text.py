@@ -273,6 +273,18 @@ def test_missing_data_says_how_to_prepare(data_home, monkeypatch):
         reviews.load_reviews("train", source="vader")
 
 
+def test_truncated_data_is_reported_as_failing_its_checksum(data_home, monkeypatch):
+    monkeypatch.delenv("COURSE_ALLOW_DOWNLOAD", raising=False)
+    path = reviews.snippets_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("1\t2.0\tA truncated fi")          # the file is there, but cut short
+    with pytest.raises(reviews.ReviewsNotPrepared) as info:
+        reviews.load_reviews("train", source="vader")
+    message = str(info.value)
+    assert "fails its checksum" in message and "course data prepare" in message
+    assert "not in the data cache" not in message
+
+
 def test_prepare_rejects_a_wrong_sdist(data_home, tmp_path):
     fake = tmp_path / "vaderSentiment-3.3.2.tar.gz"
     fake.write_bytes(_tar_gz({"x.txt": "not vader"}))

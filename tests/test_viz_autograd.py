@@ -376,3 +376,98 @@ def test_a_path_that_delivers_no_gradient_does_not_stall_the_walk():
            if s.leaf is not None}
     expected = torch.autograd.grad(z, [a, b])
     assert got == {"a": expected[0].item(), "b": expected[1].item()}
+
+
+# ------------------------------------------------------------------ issue 13: structure and static pages
+
+def test_layered_layout_imports_nothing_from_autograd():
+    import subprocess
+    import sys
+
+    code = ("import sys, course_utils.viz._layered; "
+            "print(sorted(m for m in sys.modules if m.startswith('course_utils.viz.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "autograd" not in out and "backward_stepper" not in out
+    from course_utils.viz import _layered
+    assert viz_autograd.draw_layered is _layered.draw_layered   # autograd uses the layout module, one way
+
+
+def test_stepper_on_a_static_page_returns_a_figure_and_prints_the_steps(monkeypatch, capsys):
+    from matplotlib.figure import Figure
+
+    monkeypatch.setenv("COURSE_STATIC_WIDGETS", "1")
+    x, y, z = a2()
+    fig = step_backward(z, params=dict(x=x))
+    assert isinstance(fig, Figure)
+    out = capsys.readouterr().out
+    assert out.startswith("(static picture of the backward stepper")
+    assert "Step 3 of 3: AccumulateGrad" in out and "0.3932" in out and "<b>" not in out
+    labels = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "grad 0.3932" in labels and "0.3932" in labels
+    assert x.grad is None
+
+
+# ------------------------------------------------------------------ issue 13: a learner's engine
+
+def reference_engine(root, grad):
+    """A13's engine, kept here (not in the package): dependency counts, a ready list,
+    one input buffer per node, grad_fn called, AccumulateGrad left to the stepper."""
+    deps, stack, seen = {}, [root.grad_fn], {root.grad_fn}
+    while stack:
+        fn = stack.pop()
+        for nxt, _ in fn.next_functions:
+            if nxt is not None:
+                deps[nxt] = deps.get(nxt, 0) + 1
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+    buffers, ready = {root.grad_fn: grad}, [root.grad_fn]
+    while ready:
+        fn = ready.pop()
+        g = buffers.pop(fn, None)
+        if type(fn).__name__ == "AccumulateGrad":
+            if g is not None:
+                yield fn, (g,), ()
+            continue
+        with torch.no_grad():
+            out = fn(g) if g is not None else None
+        out = out if isinstance(out, tuple) else (out,)
+        if g is not None:
+            yield fn, (g,), out
+        for (nxt, _), gk in zip(fn.next_functions, out if g is not None else [None] * len(fn.next_functions)):
+            if nxt is None:
+                continue
+            if gk is not None:
+                buffers[nxt] = gk if buffers.get(nxt) is None else buffers[nxt] + gk
+            deps[nxt] -= 1
+            if deps[nxt] == 0:
+                ready.append(nxt)
+
+
+def test_steps_from_an_engine_match_torch_and_the_observed_steps():
+    from course_utils.viz.backward_stepper import steps_from_engine
+
+    L, params = a4()
+    g = graph_nodes(L, params)
+    mine = steps_from_engine(L, reference_engine, params=params)
+    observed = backward_steps(L, params=params)
+    leaf_grads = {g.nodes[s.leaf].label: s.leaf_grad for s in mine if s.leaf is not None}
+    expected = dict(zip(params, torch.autograd.grad(L, list(params.values()), retain_graph=True)))
+    assert set(leaf_grads) == set(expected)
+    for name in expected:
+        torch.testing.assert_close(leaf_grads[name], expected[name])
+    assert sorted(s.name for s in mine) == sorted(s.name for s in observed)
+    assert all(p.grad is None for p in params.values())
+
+
+def test_stepper_draws_a_learners_engine_and_says_when_it_is_a_stub(capsys):
+    from course_utils.checks import NOT_DONE
+
+    x, y, z = a2()
+    w = step_backward(z, params=dict(x=x), engine=reference_engine, show_graph=False)
+    assert [s.name for s in w.steps] == ["MulBackward0", "SigmoidBackward0", "AccumulateGrad"]
+    assert round(w.steps[-1].leaf_grad.item(), 4) == 0.3932
+    assert step_backward(z, engine=lambda root, grad: NOT_DONE) is None
+    assert capsys.readouterr().out.startswith("TODO")
+    with pytest.raises(ValueError, match="triples"):
+        step_backward(z, engine=lambda root, grad: iter([1, 2]))

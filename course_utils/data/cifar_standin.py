@@ -299,6 +299,10 @@ def prepare(small: bool = False, seed: int = SEED) -> Path:
     return target
 
 
+class StandInCorrupted(RuntimeError):
+    """The generated stand-in on disk is missing a file or fails its recorded md5."""
+
+
 class StandInCIFAR10(CIFAR10):
     """torchvision's ``CIFAR10`` reading the stand-in: only the expected md5s differ.
 
@@ -318,8 +322,16 @@ class StandInCIFAR10(CIFAR10):
         self.test_list = [["test_batch", md5["test_batch"]]]
         self.meta = {"filename": "batches.meta", "key": "label_names", "md5": md5["batches.meta"]}
         self.standin_info = info
-        super().__init__(root, train=train, transform=transform, target_transform=target_transform,
-                         download=False)
+        try:
+            super().__init__(root, train=train, transform=transform, target_transform=target_transform,
+                             download=False)
+        except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted. You can use download=True"
+            raise StandInCorrupted(
+                f"The course's CIFAR-10 stand-in in {root} is corrupted: a batch file is missing "
+                "or fails the md5 recorded when it was generated (torchvision's advice, "
+                "download=True, does not apply: the stand-in is generated, not downloaded). "
+                f"delete {root} and run `course data prepare` (or call "
+                "course_utils.data.cifar_standin.prepare()) to generate it again.") from None
 
 
 def load(train: bool = True, transform=None, *, small: bool = False) -> StandInCIFAR10:

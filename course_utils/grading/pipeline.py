@@ -107,7 +107,7 @@ def _run_source(nb, opts: Options, cell_timeout: int):
 
     from traitlets.config import Config
 
-    uid = sandbox.slot_uid(0) if opts.sandbox else None
+    uid, lock = sandbox.claim_uid() if opts.sandbox and os.geteuid() == 0 else (None, None)
     run_dir = sandbox.make_run_dir(uid)
     try:
         cfg = Config()
@@ -125,6 +125,8 @@ def _run_source(nb, opts: Options, cell_timeout: int):
         return nb
     finally:
         sandbox.remove_run_dir(run_dir)
+        if lock is not None:
+            os.close(lock)
 
 
 def ensure_key(course_dir: Path, assignment: str, opts: Options, cell_timeout: int) -> Path:

@@ -236,3 +236,46 @@ def uid_base() -> int:
 
 def slot_uid(slot: int) -> int:
     return uid_base() + int(slot)
+
+
+_UID_LOCKS = Path("/tmp/.course-grade-uids")
+_UID_RANGE = 1000
+
+
+def _uid_in_use(uid: int) -> bool:
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            return True
+                        break
+        except OSError:
+            continue
+    return False
+
+
+def claim_uid() -> tuple[int, int]:
+    """(uid, lock fd): a sandbox uid no other grader holds and no process runs as.
+
+    ``RLIMIT_NPROC`` counts a uid's processes machine-wide, so two graders (or
+    two workers) sharing a uid could starve each other: each worker holds its
+    own uid, by an exclusive lock, for as long as it lives (closing the fd, or
+    dying, releases it).
+    """
+    import fcntl
+
+    _UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    for uid in range(uid_base(), uid_base() + _UID_RANGE):
+        fd = os.open(_UID_LOCKS / f"{uid}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        if _uid_in_use(uid):  # a leftover of a grader that died: not this one
+            os.close(fd)
+            continue
+        return uid, fd
+    raise RuntimeError(f"no free sandbox uid in {uid_base()}..{uid_base() + _UID_RANGE - 1}")

@@ -62,8 +62,9 @@ def _runtime_events(nb, guard_log: Path) -> tuple[list[tuple[int, str]], int | N
     """(cell index, problem) per tampering cell; where the guard went silent; was it loaded."""
     executed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
     lines = []
-    if guard_log.exists():
-        for line in guard_log.read_text(errors="replace").splitlines():
+    text = _read_guard_log(guard_log)
+    if text is not None:
+        for line in text.splitlines():
             try:
                 rec = json.loads(line)
             except ValueError:
@@ -96,6 +97,31 @@ def _runtime_events(nb, guard_log: Path) -> tuple[list[tuple[int, str]], int | N
 
 class _Unreadable(ValueError):
     pass
+
+
+_GUARD_LOG_MAX = 8 * 2**20  # the guard writes ~100 bytes a cell
+
+
+def _read_guard_log(path: Path) -> str | None:
+    """The guard log's text, read as hostile input: the kernel could have replaced it
+    with a symlink (to /dev/zero, to the gradebook), a FIFO or a huge file."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # a symlink (ELOOP) or worse
+        raise _Unreadable(f"guard log cannot be opened safely: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Unreadable("guard log is not a regular file")
+        if info.st_size > _GUARD_LOG_MAX:
+            raise _Unreadable(f"guard log is {info.st_size} bytes")
+        return os.read(fd, _GUARD_LOG_MAX + 1).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
 
 
 def _is_test(cell) -> bool:

@@ -43,7 +43,7 @@ def grade_one(spec: dict) -> dict:
     student, assignment = spec["student"], spec["assignment"]
     db = work / f"{student}.db"
     use_sandbox = spec.get("sandbox", True)
-    uid = spec.get("uid") if use_sandbox else None
+    uid = _UID if use_sandbox and os.geteuid() == 0 else None
     run_dir = sandbox.make_run_dir(uid)
     guard_log = run_dir / "guard.jsonl"
     guard_log.write_text("")
@@ -86,6 +86,9 @@ def _tail(text: str, n: int = 3000) -> str:
     return text[-n:]
 
 
+_UID: int | None = None  # this worker's own sandbox uid (claimed in serve)
+
+
 def _die_with_parent() -> None:
     # A grader killed with SIGKILL must not leave workers (and their kernels) grading on.
     import ctypes
@@ -105,6 +108,11 @@ def serve() -> None:
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything else printed goes to stderr, not into the protocol
+    global _UID
+    if os.geteuid() == 0:
+        from course_utils.grading.sandbox import claim_uid
+
+        _UID, _lock = claim_uid()  # held (the fd stays open) until this worker exits
     zygote = _start_zygote()
     for line in sys.stdin:
         if not line.strip():

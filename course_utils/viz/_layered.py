@@ -1,33 +1,48 @@
-"""Matplotlib fallback for ``draw_graph`` when graphviz's ``dot`` is missing (private, lesson 02).
+"""Laying out a directed graph in layers, drawn with matplotlib (lesson 02's fallback picture).
 
-``course_utils.viz.autograd.draw_graph`` imports this module only when it draws
-with matplotlib (``backend="matplotlib"``, ``ax=...``, or no ``dot`` program).
-It lays the graph out in layers (a small Sugiyama layout, see :func:`_layout`)
-and draws the same boxes, colours, arrows and legend as the graphviz picture.
+``course_utils.viz.autograd.draw_graph`` draws with this module when it cannot
+use graphviz (``backend="matplotlib"``, ``ax=...``, or no ``dot`` program). It
+knows nothing about autograd: it takes nodes (``.id``, ``.kind``), edges, the
+text of each box and a :class:`Style` (fill per kind, which kinds are rounded,
+the legend, the highlight colour), lays the graph out in layers (a small
+Sugiyama layout, see :func:`layout`) and draws boxes, arrows and legend. It
+imports nothing from the other viz modules, so there is no import cycle.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 from matplotlib.path import Path
 
-from course_utils.viz.autograd import HIGHLIGHT, LEGEND, _TENSOR_KINDS, _label
-
 _CHAR_W, _LINE_H, _GAP = 0.068, 0.16, 0.25     # inches, at 8 pt
 
 
-def _layout(nodes, edges, text):
+@dataclass(frozen=True)
+class Style:
+    """How boxes look: ``legend`` maps kind -> (fill colour, text); ``rounded`` kinds get
+    rounded boxes; nodes of kind ``dashed`` sit beside their neighbour, joined by a dashed line."""
+
+    legend: dict
+    rounded: frozenset
+    highlight: str
+    dashed: str = "saved"
+    arrow_label: str = "gradient flows (next_functions)"
+    dashed_label: str = "saved for backward"
+
+
+def layout(nodes, edges, text, dashed="saved"):
     """A small Sugiyama layout: layers by longest distance from the root, virtual
     points on arrows that skip layers, order by neighbours' mean position.
 
     Returns ({id: (x, y, w, h)} in inches, {edge index: [(x, y) bends]}). Saved
     tensors stack in a column just right of their function.
     """
-    kind = {n.id: n.kind for n in nodes}
+    kind = {n.id: ("saved" if n.kind == dashed else n.kind) for n in nodes}
     size = {}
     for n in nodes:
         lines = text[n.id].split("\n")
@@ -109,9 +124,10 @@ def _layout(nodes, edges, text):
     return {v: p for v, p in out.items() if not isinstance(v, tuple)}, bends
 
 
-def _draw_layered(nodes, edges, hl, edge_labels, detail, note="", ax=None):
-    text = {n.id: _label(n, detail) for n in nodes}
-    pos, bends = _layout(nodes, edges, text)
+def draw_layered(nodes, edges, text, style: Style, hl=(), edge_labels=None, note="", ax=None):
+    """Draw the graph; ``text`` maps node id -> box text. Returns the Figure."""
+    edge_labels = edge_labels or {}
+    pos, bends = layout(nodes, edges, text, style.dashed)
     xs = [p[0] - p[2] / 2 for p in pos.values()] + [p[0] + p[2] / 2 for p in pos.values()]
     ys = [p[1] - p[3] / 2 for p in pos.values()] + [p[1] + p[3] / 2 for p in pos.values()]
     W = max(max(xs) - min(xs) + 0.4, 5.0)
@@ -129,31 +145,31 @@ def _draw_layered(nodes, edges, hl, edge_labels, detail, note="", ax=None):
     kind = {n.id: n.kind for n in nodes}
     for n in nodes:
         cx, cy, w, h = pos[n.id]
-        box = "round,pad=0,rounding_size=0.08" if n.kind in _TENSOR_KINDS else "square,pad=0"
+        box = "round,pad=0,rounding_size=0.08" if n.kind in style.rounded else "square,pad=0"
         ax.add_artist(FancyBboxPatch((cx - w / 2, cy - h / 2), w, h, boxstyle=box,
-                                    facecolor=LEGEND[n.kind][0],
-                                    edgecolor=HIGHLIGHT if n.id in hl else "#444444",
+                                    facecolor=style.legend[n.kind][0],
+                                    edgecolor=style.highlight if n.id in hl else "#444444",
                                     linewidth=(3 if n.id in hl else 0.8) * scale, zorder=2))
         ax.text(cx, cy, text[n.id], ha="center", va="center", fontsize=fs, zorder=3)
     for k, (s, d) in enumerate(edges):
         (sx, sy, sw, sh), (dx, dy, dw, dh) = pos[s], pos[d]
         lab = edge_labels.get((s, d))
-        colour = HIGHLIGHT if lab is not None else "#444444"
-        if kind[s] == "saved":                    # beside its function, dashed, no arrow head
-            pts, style, ls, colour = [(sx - sw / 2, sy), (dx + dw / 2, dy)], "-", "--", "#b35806"
+        colour = style.highlight if lab is not None else "#444444"
+        if kind[s] == style.dashed:               # beside its function, dashed, no arrow head
+            pts, head, ls, colour = [(sx - sw / 2, sy), (dx + dw / 2, dy)], "-", "--", "#b35806"
         else:                                     # down through the virtual points
-            pts, style, ls = [(sx, sy - sh / 2)] + bends.get(k, []) + [(dx, dy + dh / 2)], "-|>", "-"
-        ax.add_artist(FancyArrowPatch(path=Path(pts), arrowstyle=style, mutation_scale=9 * scale,
+            pts, head, ls = [(sx, sy - sh / 2)] + bends.get(k, []) + [(dx, dy + dh / 2)], "-|>", "-"
+        ax.add_artist(FancyArrowPatch(path=Path(pts), arrowstyle=head, mutation_scale=9 * scale,
                                      color=colour, linestyle=ls, shrinkA=0, shrinkB=0,
                                      linewidth=(2 if lab is not None else 0.8) * scale, zorder=1))
         if lab is not None:
             (ax_, ay), (bx, by) = pts[0], pts[1]
-            ax.text((ax_ + bx) / 2, (ay + by) / 2, lab, color=HIGHLIGHT, fontsize=fs * 1.1,
+            ax.text((ax_ + bx) / 2, (ay + by) / 2, lab, color=style.highlight, fontsize=fs * 1.1,
                     ha="center", va="center", zorder=4,
                     bbox=dict(facecolor="white", edgecolor="none", pad=1))
-    handles = [Patch(facecolor=c, edgecolor="#444444", label=t) for c, t in LEGEND.values()]
-    handles += [Line2D([], [], color="#444444", marker=">", label="gradient flows (next_functions)"),
-                Line2D([], [], color="#b35806", linestyle="--", label="saved for backward")]
+    handles = [Patch(facecolor=c, edgecolor="#444444", label=t) for c, t in style.legend.values()]
+    handles += [Line2D([], [], color="#444444", marker=">", label=style.arrow_label),
+                Line2D([], [], color="#b35806", linestyle="--", label=style.dashed_label)]
     ax.legend(handles=handles, loc="upper center", ncol=ncol, fontsize=fs, frameon=True,
               borderaxespad=0.3, title=note[2:] or None, title_fontsize=fs)
     return fig

@@ -220,7 +220,7 @@ class ActivationWatch:
     def figure(self, max_panels: int = 24, cols: int = 4, bins: int = 40):
         """One histogram per watched layer (call order); flagged layers in red with the reason."""
         from matplotlib.figure import Figure
-        from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
+        from matplotlib.ticker import LogLocator, NullLocator
 
         if not self.stats:
             raise ValueError("no activations recorded yet: run a forward pass inside the "
@@ -235,13 +235,27 @@ class ActivationWatch:
                             hspace=0.45, wspace=0.25)
         for ax in axes.flat[len(layers):]:
             ax.set_visible(False)
-        for ax, st in zip(axes.flat, layers):
+        # One x-axis for every panel, so a layer whose values jump by 1000x looks it. The axis
+        # is sign(x)·log10(1 + |x|), labelled in x itself: 0, ±1, ±10, ±100 ... all fit.
+        import numpy as np
+
+        def squash(v):
+            return np.sign(v) * np.log10(1 + np.abs(v))
+
+        every = [squash(st.values().numpy()) for st in layers]
+        lo = min([float(v.min()) for v in every if v.size] + [-0.1])
+        hi = max([float(v.max()) for v in every if v.size] + [0.1])
+        edges = np.linspace(lo, hi, bins + 1)
+        span = max(abs(lo), abs(hi))
+        tick_values = [0] + [s * 10.0 ** k for k in range(0, int(span) + 1) for s in (-1, 1)]
+        ticks = sorted((squash(v), v) for v in tick_values if lo <= squash(v) <= hi)
+        for ax, st, values in zip(axes.flat, layers, every):
             flags = self._flags_for(st)
             color = FLAG_COLOR if flags else OK_COLOR
-            values = st.values().numpy()
             ax.set_yscale("log")
+            ax.set_xlim(lo, hi)
             if values.size:
-                counts, _, _ = ax.hist(values, bins=bins, color=color, alpha=0.8)
+                counts, _, _ = ax.hist(values, bins=edges, color=color, alpha=0.8)
                 # headroom on the log axis so the text box does not hide the bars
                 ax.set_ylim(0.5, max(counts.max(), 1) * (300 if flags else 40))
             verdict = "".join(f"{f.kind.upper()} " for f in flags)
@@ -258,12 +272,15 @@ class ActivationWatch:
                     bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
             ax.yaxis.set_major_locator(LogLocator(numticks=4))
             ax.yaxis.set_minor_locator(NullLocator())
-            ax.xaxis.set_major_locator(MaxNLocator(5))
+            if len(ticks) > 7:                      # keep every other decade when they crowd
+                ticks = [tk for k, tk in enumerate(ticks) if k % 2 == 0 or tk[1] == 0]
+            ax.set_xticks([tk[0] for tk in ticks], [f"{tk[1]:g}" for tk in ticks])
             ax.tick_params(labelsize=7)
         shown = "" if len(self.stats) <= max_panels else f" (first {max_panels} of {len(self.stats)})"
         n_flags = len(self.report())
         fig.suptitle(f"activations per layer{shown}: {n_flags} problem(s) flagged in red "
-                     "(y: count, log scale)", fontsize=10)
+                     "(y: count, log scale; x: the value, one shared log-like axis for all panels)",
+                     fontsize=10)
         return fig
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from course_utils.viz._layered import Style, draw_layered
+
 SMALL = 6  # tensors with at most this many elements show their values
 
 # kind -> (fill colour, what it is). Tensors are drawn rounded, functions square.
@@ -29,7 +31,7 @@ LEGEND = {
     "leaf": ("#a6cee3", "leaf tensor"),
     "saved": ("#fdbf6f", "saved tensor (for backward)"),
 }
-_TENSOR_KINDS = {"output", "leaf", "saved"}
+TENSOR_KINDS = frozenset({"output", "leaf", "saved"})   # drawn rounded; functions square
 HIGHLIGHT = "#d7191c"
 
 
@@ -91,14 +93,14 @@ def check_root(root) -> None:
                          "e.g. `torch.sigmoid(x)` rather than `x`.")
 
 
-def _fmt(v) -> str:
+def fmt_value(v) -> str:
     """Numbers with 4 significant digits, lists recursively: 0.7311, [1, 2.5]."""
     if isinstance(v, list):
-        return "[" + ", ".join(_fmt(u) for u in v) + "]"
+        return "[" + ", ".join(fmt_value(u) for u in v) + "]"
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _values(t: torch.Tensor):
+def small_values(t: torch.Tensor):
     """Python numbers for a small tensor, None for a big one."""
     if t.numel() > SMALL or t.is_nested or t.layout != torch.strided or t.device.type == "meta":
         return None
@@ -111,10 +113,10 @@ def _values(t: torch.Tensor):
 def _summary(v) -> str:
     """One short line for a saved attribute: a tensor's shape (and values when small), or the value."""
     if isinstance(v, torch.Tensor):
-        vals = _values(v)
+        vals = small_values(v)
         shape = tuple(v.shape)
-        return f"tensor of shape {shape}" if vals is None else f"{_fmt(vals)} (shape {shape})"
-    return repr(v) if not isinstance(v, float) else _fmt(v)
+        return f"tensor of shape {shape}" if vals is None else f"{fmt_value(vals)} (shape {shape})"
+    return repr(v) if not isinstance(v, float) else fmt_value(v)
 
 
 _FREED = object()
@@ -138,10 +140,11 @@ def _saved(fn):
             yield from ((f"saved_tensors[{i}]", t) for i, t in enumerate(tensors))
 
 
-def _build(root, params=None):
+def build_graph(root, params=None):
     """Walk the graph once, breadth-first from the root (node ids grow with distance).
 
-    Returns (Graph, {node id: grad_fn object}); the stepper uses the objects.
+    Returns (Graph, {node id: grad_fn object}): the data, and the live backward
+    functions behind each function node (what an engine calls; see backward_stepper).
     """
     check_root(root)
     names = {id(t): name for name, t in (params or {}).items() if isinstance(t, torch.Tensor)}
@@ -150,7 +153,7 @@ def _build(root, params=None):
     fn_of: dict[int, object] = {}
 
     def tensor_node(t, kind, label):
-        nodes.append(Node(len(nodes), kind, label, shape=tuple(t.shape), value=_values(t),
+        nodes.append(Node(len(nodes), kind, label, shape=tuple(t.shape), value=small_values(t),
                           is_leaf=t.is_leaf, requires_grad=t.requires_grad))
         return nodes[-1]
 
@@ -167,7 +170,7 @@ def _build(root, params=None):
             leaf = fn.variable
             ln = tensor_node(leaf, "leaf", names.get(id(leaf), "leaf"))
             if leaf.grad is not None:
-                ln.grad, ln.grad_shape = _values(leaf.grad), tuple(leaf.grad.shape)
+                ln.grad, ln.grad_shape = small_values(leaf.grad), tuple(leaf.grad.shape)
             links.append((node.id, ln.id))
         for short, val in _saved(fn):
             if val is _FREED:            # freed by a backward() without retain_graph=True
@@ -197,19 +200,19 @@ def graph_nodes(root: torch.Tensor, params: dict | None = None) -> Graph:
     or ``dict(x=x)``) to label leaves. Shared nodes appear once. Reads only; calls
     no backward. A graph freed by ``backward()`` shows its saved values as 'freed'.
     """
-    return _build(root, params)[0]
+    return build_graph(root, params)[0]
 
 
 # ----------------------------------------------------------------------------- drawing
 
-def _label(node: Node, detail: bool) -> str:
+def node_label(node: Node, detail: bool) -> str:
     if node.kind in ("grad_fn", "accumulate"):
         return node.label
     lines = [node.label, f"shape {node.shape}"]
-    if detail and node.value is not None and len(_fmt(node.value)) <= 40:
-        lines.append(f"value {_fmt(node.value)}")
+    if detail and node.value is not None and len(fmt_value(node.value)) <= 40:
+        lines.append(f"value {fmt_value(node.value)}")
     if node.grad_shape is not None:
-        g = _fmt(node.grad) if detail and node.grad is not None else "set"
+        g = fmt_value(node.grad) if detail and node.grad is not None else "set"
         lines.append(f"grad {g}" if len(g) <= 40 else "grad set")
     return "\n".join(lines)
 
@@ -253,8 +256,9 @@ def draw_graph(root: torch.Tensor, params: dict | None = None, *, show_saved: bo
         backend = "graphviz" if ax is None and shutil.which("dot") else "matplotlib"
     if backend == "graphviz":
         return _draw_graphviz(keep, edges, hl, edge_labels or {}, detail, note)
-    from course_utils.viz._layered import _draw_layered  # matplotlib fallback (it imports this module)
-    return _draw_layered(keep, edges, hl, edge_labels or {}, detail, note, ax=ax)
+    text = {n.id: node_label(n, detail) for n in keep}
+    return draw_layered(keep, edges, text, Style(LEGEND, TENSOR_KINDS, HIGHLIGHT), hl,
+                        edge_labels or {}, note, ax=ax)
 
 
 def _draw_graphviz(nodes, edges, hl, edge_labels, detail, note=""):
@@ -265,16 +269,16 @@ def _draw_graphviz(nodes, edges, hl, edge_labels, detail, note=""):
                                         shape="box", height="0.3"),
                          edge_attr=dict(arrowsize="0.7", fontname="Helvetica"))
     cells = "".join(
-        f'<TD BGCOLOR="{c}" STYLE="{"rounded" if k in _TENSOR_KINDS else ""}">{t}</TD>'
+        f'<TD BGCOLOR="{c}" STYLE="{"rounded" if k in TENSOR_KINDS else ""}">{t}</TD>'
         for k, (c, t) in LEGEND.items())
     g.node("legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="5" CELLPADDING="4"><TR>'
            f'<TD BORDER="0">legend:</TD>{cells}</TR><TR><TD BORDER="0" COLSPAN="6">solid arrow: '
            f'gradient flows (next_functions); dashed: saved for backward{note}</TD></TR></TABLE>>',
            shape="plaintext", style="", fontsize="9")
     for n in nodes:
-        style = "filled,rounded" if n.kind in _TENSOR_KINDS else "filled"
+        style = "filled,rounded" if n.kind in TENSOR_KINDS else "filled"
         extra = dict(color=HIGHLIGHT, penwidth="3") if n.id in hl else {}
-        g.node(str(n.id), _label(n, detail), fillcolor=LEGEND[n.kind][0], style=style, **extra)
+        g.node(str(n.id), node_label(n, detail), fillcolor=LEGEND[n.kind][0], style=style, **extra)
     if nodes:
         g.edge("legend", str(nodes[0].id), style="invis")  # legend above the graph
     kinds = {n.id: n.kind for n in nodes}

@@ -1,27 +1,29 @@
-"""Walk the backward pass node by node (introduced in lesson 02, Autograd graphs, A2-A3).
+"""Walk the backward pass node by node (introduced in lesson 02, Autograd graphs, A2-A3, A13).
 
-``backward_steps(z)`` really evaluates the backward pass the way the engine
-does, without ``.backward()``: seed ``dL/dz = 1`` at the root, then, in
-topological order, call each backward function on the gradient that reached
-it (``grad_fn(grad)`` returns one gradient per entry of ``next_functions``) and
-add what it returns into the buffers of the functions below. At an
-``AccumulateGrad`` the total is what ``leaf.grad`` would receive. No tensor's
-``.grad`` is touched.
+``backward_steps(z)`` watches PyTorch's own engine run the backward pass: a hook
+on every backward function records the gradient it received and the gradients
+it returned, in the order the engine runs them, while ``torch.autograd.grad``
+does the work (so no tensor's ``.grad`` is touched). At an ``AccumulateGrad`` the
+total is what ``leaf.grad`` would receive.
 
 ``step_backward(z)`` shows those steps in an ipywidgets widget with Next / Back /
-Reset buttons and the graph, the current node outlined in red.
+Reset buttons and the graph, the current node outlined in red;
+``step_backward(z, engine=my_engine)`` shows the steps of an engine the learner
+wrote (lesson 02, A13) instead. The package holds the observing and the drawing,
+not an engine.
 """
 
 from __future__ import annotations
 
-import heapq
 import html
+import re
 from dataclasses import dataclass
 
 import torch
 
+from course_utils.static import interactive_note, static_widgets
 from course_utils.viz import figure_png
-from course_utils.viz.autograd import _build, _fmt, _values, draw_graph
+from course_utils.viz.autograd import build_graph, draw_graph, fmt_value, small_values
 
 
 @dataclass
@@ -43,89 +45,145 @@ def _bad_grad_fn_call(exc):
                       "retain_graph=True) and pass the new result.")
 
 
-def backward_steps(root: torch.Tensor, grad: torch.Tensor | None = None,
-                   params: dict | None = None) -> list[Step]:
-    """The backward pass of ``root`` as a list of :class:`Step` (lesson 02).
-
-    ``grad``: dL/droot, needed when ``root`` has more than one element (as for
-    ``root.backward(grad)``); default ``1`` for a scalar. ``params`` labels leaves.
-    """
-    graph, fn_of = _build(root, params)
+def _seed(root, grad):
     if grad is None:
         if root.numel() != 1:
             raise ValueError(f"the root has shape {tuple(root.shape)}, not a single number, so the "
                              "gradient to start from is ambiguous. Pass grad= (a tensor of that shape, "
                              "e.g. torch.ones_like(root)), or reduce first, e.g. root.sum().")
-        grad = torch.ones_like(root)
+        return torch.ones_like(root)
     if not isinstance(grad, torch.Tensor) or grad.shape != root.shape:
         raise ValueError(f"grad must be a tensor of the root's shape {tuple(root.shape)}, "
                          f"got {grad!r:.80}.")
+    return grad
+
+
+def _is_acc(fn) -> bool:
+    return type(fn).__name__ == "AccumulateGrad"
+
+
+def backward_steps(root: torch.Tensor, grad: torch.Tensor | None = None,
+                   params: dict | None = None) -> list[Step]:
+    """PyTorch's own backward pass of ``root``, observed node by node, as :class:`Step` s (lesson 02).
+
+    Nothing here re-implements the engine: a hook on every backward function records
+    what it received and what it returned while ``torch.autograd.grad`` runs the real
+    engine, in the engine's own order (``.grad`` is not touched). Each leaf's
+    ``AccumulateGrad`` step comes after the last gradient delivered to it.
+    ``grad``: dL/droot, needed when ``root`` has more than one element (as for
+    ``root.backward(grad)``); default ``1`` for a scalar. ``params`` labels leaves.
+    """
+    graph, fn_of = build_graph(root, params)
+    grad = _seed(root, grad)
+    events = []
+    handles = [fn.register_hook(lambda g_in, g_out, fn=fn: events.append((fn, tuple(g_out), tuple(g_in))))
+               for fn in fn_of.values() if not _is_acc(fn)]
+    leaves = [fn.variable for fn in fn_of.values() if _is_acc(fn)]
+    try:
+        if leaves:
+            torch.autograd.grad(root, leaves, grad_outputs=grad, retain_graph=True, allow_unused=True)
+    except RuntimeError as exc:
+        raise _bad_grad_fn_call(exc) from None
+    finally:
+        for h in handles:
+            h.remove()
+    return _to_steps(graph, fn_of, events, synthesize_leaves=True)
+
+
+def steps_from_engine(root: torch.Tensor, engine, grad: torch.Tensor | None = None,
+                      params: dict | None = None):
+    """The steps an engine *you* wrote yields (lesson 02, A13), ready to draw.
+
+    ``engine(root, grad)`` runs the backward pass over ``root``'s graph and yields, for
+    every node it runs, ``(node, grad_in, grad_out)``: the ``grad_fn`` object, the
+    gradients it received (one per output of the node) and what it returned (one per
+    entry of ``node.next_functions``; ``()`` for an ``AccumulateGrad``, whose
+    ``grad_in[0]`` is what goes into the leaf's ``.grad``). Returns a list of
+    :class:`Step`, or ``NOT_DONE`` when the engine is still the exercise's stub.
+    """
+    from course_utils.checks import is_not_done
+
+    graph, fn_of = build_graph(root, params)
+    run = engine(root, _seed(root, grad))
+    if is_not_done(run):
+        return run
+    events = []
+    for item in run:
+        if not (isinstance(item, tuple) and len(item) == 3):
+            raise ValueError(f"the engine must yield (node, grad_in, grad_out) triples, got {item!r:.80}")
+        fn, g_in, g_out = item
+        if fn not in {f: 0 for f in fn_of.values()}:
+            raise ValueError(f"the engine yielded {type(fn).__name__}, which is not a node of this graph")
+        events.append((fn, tuple(g_in) if isinstance(g_in, (tuple, list)) else (g_in,),
+                       tuple(g_out) if isinstance(g_out, (tuple, list)) else (g_out,)))
+    return _to_steps(graph, fn_of, events, synthesize_leaves=False)
+
+
+def _local(fn):
+    """d(output)/d(input) for a one-output node: the node called on ones (no .grad touched)."""
+    meta = getattr(fn, "_input_metadata", None)
+    if not meta or len(meta) != 1:
+        return None
+    call = fn if callable(fn) else fn.apply              # custom Functions: ctx.apply -> backward
+    with torch.no_grad():
+        try:
+            out = call(torch.ones(meta[0].shape, dtype=meta[0].dtype, device=meta[0].device))
+        except RuntimeError:
+            return None
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _to_steps(graph, fn_of, events, synthesize_leaves):
+    """Steps from (node, grad_in, grad_out) events; leaf totals include an existing .grad."""
     ids = {fn: nid for nid, fn in fn_of.items()}
-    n_in = {fn: len(fn._input_metadata) for fn in ids}        # one slot per forward output
-    waiting = {fn: 0 for fn in ids}                            # how many edges still have to deliver
+    leaf_of = {s: d for s, d in graph.edges if graph.nodes[s].kind == "accumulate"}
+    expected = {}                                        # AccumulateGrad -> edges that can deliver
     for fn in ids:
         for nxt, _ in fn.next_functions:
-            if nxt is not None:
-                waiting[nxt] += 1
-    buffers = {root.grad_fn: [None] * n_in[root.grad_fn]}
-    buffers[root.grad_fn][root.output_nr] = grad.detach().clone()
-    # the engine runs ready nodes newest first (highest sequence number): same here
-    ready = [(-root.grad_fn._sequence_nr(), ids[root.grad_fn], root.grad_fn)]
-    leaf_of = {s: d for s, d in graph.edges if graph.nodes[s].kind == "accumulate"}
-    steps = []
-    while ready:
-        _, nid, fn = heapq.heappop(ready)
-        grads = buffers.pop(fn)
-        if all(g is None for g in grads):                      # no gradient reached it: nothing to run,
-            _release(fn, waiting, buffers, n_in, ready, ids)    # but the nodes below stop waiting for it
+            if nxt is not None and _is_acc(nxt):
+                expected[nxt] = expected.get(nxt, 0) + 1
+    pending, totals, steps = {}, {}, []
+
+    def accumulate(acc, g):
+        leaf = acc.variable
+        g = g.sum_to_size(leaf.shape) if tuple(g.shape) != tuple(leaf.shape) else g
+        base = totals.get(acc, leaf.grad.detach() if leaf.grad is not None else None)
+        totals[acc] = g.detach().clone() if base is None else base + g.detach()
+        return g
+
+    def leaf_step(acc, g_in):
+        nid = ids[acc]
+        steps.append(Step(nid, "AccumulateGrad", list(g_in), [], [], leaf_of[nid], totals[acc]))
+
+    for fn, g_in, g_out in events:
+        if _is_acc(fn):                                  # an engine's own AccumulateGrad step
+            accumulate(fn, g_in[0])
+            leaf_step(fn, g_in)
             continue
-        if graph.nodes[nid].kind == "accumulate":              # do NOT call it: it would write .grad
-            leaf = fn.variable
-            total = grads[0] if leaf.grad is None else leaf.grad.detach() + grads[0]
-            steps.append(Step(nid, "AccumulateGrad", grads, [], [], leaf_of[nid], total))
-            continue
-        with torch.no_grad():                                  # no graph of the backward itself
-            call = fn if callable(fn) else fn.apply             # custom Functions: ctx.apply -> backward
-            try:
-                outs = call(*grads)
-                single = n_in[fn] == 1
-                local = call(*[torch.ones(m.shape, dtype=m.dtype, device=m.device)
-                               for m in fn._input_metadata]) if single else None
-            except RuntimeError as exc:
-                raise _bad_grad_fn_call(exc) from None
-        outs = outs if isinstance(outs, tuple) else (outs,)
-        local = local if isinstance(local, tuple) or local is None else (local,)
-        flows = []
+        local = _local(fn)
+        flows, locals_ = [], []
         for k, (nxt, nr) in enumerate(fn.next_functions):
-            if nxt is None or outs[k] is None:                 # this input needs no gradient
+            g = g_out[k] if k < len(g_out) else None
+            if nxt is None or g is None:
                 flows.append(None)
-            else:
-                g = outs[k]
-                shape = nxt._input_metadata[nr].shape
-                if tuple(g.shape) != tuple(shape):             # broadcast inputs: sum back, like the engine
-                    g = g.sum_to_size(shape)
-                flows.append((ids[nxt], g.clone()))
-                slots = buffers.setdefault(nxt, [None] * n_in[nxt])
-                slots[nr] = g if slots[nr] is None else slots[nr] + g  # several paths: gradients add
-            if nxt is not None:
-                _arrived(nxt, waiting, buffers, n_in, ready, ids)
-        local = [None if local is None or f is None else local[k] for k, f in enumerate(flows)]
-        steps.append(Step(nid, graph.nodes[nid].label, grads, local, flows))
+                locals_.append(None)
+                continue
+            meta = getattr(nxt, "_input_metadata", None)
+            if meta and tuple(g.shape) != tuple(meta[nr].shape):
+                g = g.sum_to_size(meta[nr].shape)        # a broadcast input: summed back, like the engine
+            flows.append((ids[nxt], g.detach().clone()))
+            locals_.append(None if local is None or k >= len(local) else local[k])
+        steps.append(Step(ids[fn], graph.nodes[ids[fn]].label, list(g_in), locals_, flows))
+        if synthesize_leaves:
+            for k, (nxt, _) in enumerate(fn.next_functions):
+                if nxt is not None and _is_acc(nxt):
+                    pending.setdefault(nxt, [])
+                    if flows[k] is not None:
+                        pending[nxt].append(accumulate(nxt, flows[k][1]))
+                    expected[nxt] -= 1
+                    if expected[nxt] == 0 and pending[nxt]:
+                        leaf_step(nxt, [sum(pending[nxt][1:], pending[nxt][0])])
     return steps
-
-
-def _arrived(nxt, waiting, buffers, n_in, ready, ids):
-    """One edge into ``nxt`` has delivered (maybe nothing); run it once all have."""
-    waiting[nxt] -= 1
-    if waiting[nxt] == 0:
-        buffers.setdefault(nxt, [None] * n_in[nxt])
-        heapq.heappush(ready, (-nxt._sequence_nr(), ids[nxt], nxt))
-
-
-def _release(fn, waiting, buffers, n_in, ready, ids):
-    for nxt, _ in fn.next_functions:
-        if nxt is not None:
-            _arrived(nxt, waiting, buffers, n_in, ready, ids)
 
 
 # ----------------------------------------------------------------------------- the widget
@@ -134,9 +192,9 @@ def _t(x) -> str:
     """A tensor in a few characters: its value when small, else its shape and norm."""
     if x is None:
         return "none"
-    v = _values(x)
+    v = small_values(x)
     if v is not None:
-        return _fmt(v)
+        return fmt_value(v)
     return f"tensor of shape {tuple(x.shape)} (norm {x.float().norm():.4g})"
 
 
@@ -169,8 +227,28 @@ def _describe(step: Step, graph, i: int, n: int) -> str:
     return "<br>".join(rows)
 
 
+def _edge_labels(steps, graph, root, upto):
+    labels = {(graph.root, steps[0].node): _t(steps[0].grad_in[root.output_nr])}
+    for s in steps[:upto + 1]:
+        for tid, g in filter(None, s.flows):
+            labels[(s.node, tid)] = _t(g)
+        if s.leaf is not None:
+            labels[(s.node, s.leaf)] = "grad " + _t(s.leaf_grad)
+    return labels
+
+
+def _static(root, steps, graph, params):
+    """The still version: every step as a text line, and the fully labelled graph as a Figure."""
+    interactive_note("the backward stepper")
+    for i, step in enumerate(steps):
+        line = re.sub(r"<[^>]+>", "", _describe(step, graph, i, len(steps)).replace("<br>", " | "))
+        print(html.unescape(line).replace("&times;", "x"))
+    return draw_graph(root, params, edge_labels=_edge_labels(steps, graph, root, len(steps) - 1),
+                      backend="matplotlib")
+
+
 def step_backward(root: torch.Tensor, grad: torch.Tensor | None = None, params: dict | None = None,
-                  show_graph: bool | None = None):
+                  show_graph: bool | None = None, engine=None):
     """An ipywidgets widget stepping through the backward pass of ``root`` (lesson 02, A2).
 
     Each step shows the backward function running, the incoming gradient, the
@@ -179,12 +257,30 @@ def step_backward(root: torch.Tensor, grad: torch.Tensor | None = None, params: 
     ``show_graph``: draw the picture (default: graphs of at most 60 nodes).
     The container carries the CSS class ``course-step-backward`` and the Next
     button ``course-step-next``.
+    ``engine``: draw the steps of an engine you wrote instead of PyTorch's own (lesson 02,
+    A13; see :func:`steps_from_engine` for what it yields). While the engine is still the
+    exercise's stub, a line says so and nothing is drawn.
+
+    On a static page (``COURSE_STATIC_WIDGETS=1``, the course book) it prints every
+    step as text and returns a matplotlib Figure of the graph after the last step,
+    every arrow labelled with the gradient it carried.
     """
+    if engine is None:
+        steps = backward_steps(root, grad, params)
+    else:
+        steps = steps_from_engine(root, engine, grad, params)
+        if not isinstance(steps, list):
+            print("TODO  the engine is not written yet: it still returns NOT_DONE, so there is nothing to draw")
+            return None
+        if not steps:
+            raise ValueError("the engine yielded no steps: it must yield (node, grad_in, grad_out) "
+                             "for every node it runs, starting at root.grad_fn")
+    graph, _ = build_graph(root, params)
+    if static_widgets():
+        return _static(root, steps, graph, params)
 
     import ipywidgets as widgets
 
-    steps = backward_steps(root, grad, params)
-    graph, _ = _build(root, params)
     if show_graph is None:
         show_graph = len(graph.nodes) <= 60
     n = len(steps)
@@ -193,13 +289,8 @@ def step_backward(root: torch.Tensor, grad: torch.Tensor | None = None, params: 
 
     def picture(i):
         if i not in pictures:
-            labels = {(graph.root, steps[0].node): _t(steps[0].grad_in[root.output_nr])}
-            for s in steps[:i + 1]:
-                for tid, g in filter(None, s.flows):
-                    labels[(s.node, tid)] = _t(g)
-                if s.leaf is not None:
-                    labels[(s.node, s.leaf)] = "grad " + _t(s.leaf_grad)
-            fig = draw_graph(root, params, highlight=steps[i].node, edge_labels=labels)
+            fig = draw_graph(root, params, highlight=steps[i].node,
+                             edge_labels=_edge_labels(steps, graph, root, i))
             if hasattr(fig, "pipe"):
                 pictures[i] = fig.pipe(format="png")
             else:

@@ -159,8 +159,8 @@ def show_conv_arithmetic(size=32, in_channels=3, out_channels=16, kernel=5, stri
         lines.append(f"picture below: a {shown}-wide input, to keep it readable")
     total = shown + 2 * padding
     width = max(6.5, 0.38 * total + 1.5)
-    fig = Figure(figsize=(width, 1.9 + 0.45 * min(a["out"], 4) + 1.0), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[1.9, 0.45 * min(a["out"], 4) + 1.0])
+    fig = Figure(figsize=(width, 1.15 + 0.45 * min(a["out"], 4) + 1.0), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.15, 0.45 * min(a["out"], 4) + 1.0])
     ax = top.add_subplot()
     ax.set_axis_off()
     ax.text(0.0, 1.0, "\n".join(lines), ha="left", va="top", family="monospace", fontsize=8,

@@ -121,6 +121,13 @@ def show_batch(images, labels=None, class_names=None, nrow: int = 8, mean=None, 
             ax.imshow(img[..., 0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         else:
             ax.imshow(img.numpy(), interpolation="nearest")
+        # a thin grey frame: a tile with white pixels at its edge stays visible on the white page
+        ax.set_axis_on()
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_edgecolor("0.6")
+            spine.set_linewidth(0.8)
         if labels is not None:
             name = class_names[labels[k]] if class_names is not None else str(labels[k])
             ax.set_title(name, fontsize=9)

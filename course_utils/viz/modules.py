@@ -210,8 +210,9 @@ class ModuleSummary:
         labels = [f"{r.path} ({r.type_name})" for r in rows]
         y = list(range(len(rows)))[::-1]
         ax.barh(y, [r.trainable for r in rows], color=TRAINABLE_COLOR, label="trainable")
-        ax.barh(y, [r.frozen for r in rows], left=[r.trainable for r in rows],
-                color=FROZEN_COLOR, label="frozen")
+        if any(r.frozen for r in rows):   # no empty "frozen" entry in the legend when nothing is frozen
+            ax.barh(y, [r.frozen for r in rows], left=[r.trainable for r in rows],
+                    color=FROZEN_COLOR, label="frozen")
         top = max([r.total for r in rows] + [1])
         for yi, r in zip(y, rows):
             ax.text(r.total + top * 0.01, yi, f"{_fmt(r.total)} ({r.total / max(self.total, 1):.1%})",
@@ -223,7 +224,8 @@ class ModuleSummary:
         ax.set_xlabel("parameters (elements)")
         ax.set_title(f"{self.title}: {_fmt(self.total)} parameters by submodule (depth {depth})",
                      fontsize=10)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="lower right", fontsize=8,
+                  title=None if any(r.frozen for r in rows) else "nothing frozen", title_fontsize=8)
         return fig
 
 

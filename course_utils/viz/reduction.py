@@ -23,8 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from course_utils.viz import figure_png
-from course_utils.viz import _storage_drawing as D   # grid, strip, links, legend, sizing
-from course_utils.viz import strides as S            # storage_values, LEGEND, input checks
+from course_utils.viz import _storage_drawing as D   # storage, grid, strip, links, legend, sizing
+from course_utils.viz.strides import LEGEND
 
 
 def _check(t, dim, what):
@@ -84,16 +84,16 @@ def describe_step(t: torch.Tensor, dim: int, step: int, name: str = "x") -> str:
         raise ValueError(f"step must be an int in [0, {len(outs) - 1}], got {step!r}.")
     o = outs[step]
     slots = reduction_trace(t, dim)[step]
-    vals = S.storage_values(t)
+    vals = D.storage_values(t)
     values = [vals[s].item() for s in slots]
     running, acc = [], 0
     for v in values:
         acc = acc + v
-        running.append(D._fmt(acc))
+        running.append(D.fmt(acc))
     ix = [f"{name}[{','.join(map(str, i))}]" for i in _inputs(o, dim, t.shape[dim])]
-    total = D._fmt(t.sum(dim)[o].item())
+    total = D.fmt(t.sum(dim)[o].item())
     return (f"output[{','.join(map(str, o))}] = {' + '.join(_terms(ix))} = "
-            f"{' + '.join(_terms(D._fmt(v) for v in values))} = {total}   "
+            f"{' + '.join(_terms(D.fmt(v) for v in values))} = {total}   "
             f"running sum {' → '.join(_terms(running))}   slots {slots}")
 
 
@@ -103,23 +103,23 @@ def _frame(t, dim, step, name, ax=None):
     trace = reduction_trace(t, dim)
     hot = set(_inputs(outs[step], dim, t.shape[dim]))
     views = [(name, t)]
-    vals, window, colours, used = D._layout(views)
-    vw = D._view_width(name, t)
-    per_row, strip_w = D._strip_geometry(window, vw)
+    vals, window, colours, used = D.layout(views)
+    vw = D.view_width(name, t)
+    per_row, strip_w = D.strip_geometry(window, vw)
     W = max(vw, strip_w, 16)
-    fig, ax, own = D._new_axes(ax)
+    fig, ax, own = D.new_axes(ax)
     ax.text(W / 2, 0, f"{name}.sum(dim={dim}): output {step + 1} of {len(trace)}", ha="center",
             va="top", fontsize=11, fontweight="bold")
     ax.text(W / 2, 0.8, describe_step(t, dim, step, name).split("   slots")[0], ha="center", va="top",
             fontsize=9, color="crimson")
-    cells, bottom = D._draw_view(ax, t, name, (W - vw) / 2, 2.2, vw, colours, highlight=hot,
+    cells, bottom = D.draw_view(ax, t, name, (W - vw) / 2, 2.2, vw, colours, highlight=hot,
                                  link="highlight")
-    pos, end = D._draw_strip(ax, vals, window, colours, (W - strip_w) / 2, bottom + 3.2, per_row, used)
-    D._link(ax, cells, pos, colours)
+    pos, end = D.draw_strip(ax, vals, window, colours, (W - strip_w) / 2, bottom + 3.2, per_row, used)
+    D.draw_links(ax, cells, pos, colours)
     _mark_visits(ax, pos, trace[step])
-    end = D._legend(ax, 0, end + 0.5, W, f"Slots visited, in order: {trace[step]} (red numbers). The "
-                    f"walk steps through storage by stride[{dim}] = {t.stride()[dim]}. " + S.LEGEND)
-    return D._finish(fig, ax, W, end, own)
+    end = D.draw_legend(ax, 0, end + 0.5, W, f"Slots visited, in order: {trace[step]} (red numbers). The "
+                    f"walk steps through storage by stride[{dim}] = {t.stride()[dim]}. " + LEGEND)
+    return D.finish(fig, ax, W, end, own)
 
 
 def _mark_visits(ax, pos, slots):
@@ -135,16 +135,16 @@ def _static(t, dim, name, max_steps):
     """Small multiples: one storage strip per output element, visited slots outlined."""
     trace = reduction_trace(t, dim)
     outs = list(_out_indices(tuple(t.shape), dim))
-    vals, window, colours, used = D._layout([(name, t)])
-    vw = D._view_width(name, t)
-    per_row, strip_w = D._strip_geometry(window, vw)
+    vals, window, colours, used = D.layout([(name, t)])
+    vw = D.view_width(name, t)
+    per_row, strip_w = D.strip_geometry(window, vw)
     W = max(vw, strip_w, 18)
     fig = Figure()
     ax = fig.add_subplot()
     ax.text(W / 2, 0, f"{name}.sum(dim={dim}) → shape {tuple(t.sum(dim).shape)}: each output adds the "
             f"slots below (stride[{dim}] = {t.stride()[dim]} apart)", ha="center", va="top",
             fontsize=11, fontweight="bold")
-    _, y = D._draw_view(ax, t, name, (W - vw) / 2, 1.2, vw, colours, link=False)
+    _, y = D.draw_view(ax, t, name, (W - vw) / 2, 1.2, vw, colours, link=False)
     y += 1.0
     rows = len(window) // per_row + (len(window) % per_row > 0)
     for step, (o, slots) in enumerate(zip(outs, trace)):
@@ -154,13 +154,13 @@ def _static(t, dim, name, max_steps):
             break
         text = describe_step(t, dim, step, name)
         ax.text(0, y, text, fontsize=8.5, va="top", color="0.1")
-        pos, _ = D._draw_strip(ax, vals, window, colours, (W - strip_w) / 2, y + 0.7, per_row, set(slots))
+        pos, _ = D.draw_strip(ax, vals, window, colours, (W - strip_w) / 2, y + 0.7, per_row, set(slots))
         _mark_visits(ax, pos, slots)
         y += 0.7 + 2.4 * rows
-    end = D._legend(ax, 0, y, W, "In each row the coloured, red-outlined slots are the ones added for "
+    end = D.draw_legend(ax, 0, y, W, "In each row the coloured, red-outlined slots are the ones added for "
                     "that output element (red numbers = visiting order); grey slots are skipped. "
                     "Outputs run in row-major order of the result.")
-    return D._finish(fig, ax, W, end, True)
+    return D.finish(fig, ax, W, end, True)
 
 
 def show_reduction(t: torch.Tensor, dim: int, static: bool = False, *, name: str = "x",
@@ -172,11 +172,17 @@ def show_reduction(t: torch.Tensor, dim: int, static: bool = False, *, name: str
     ``course-reduction-label``) reads e.g.
     ``output[1] = x[0,1] + x[1,1] + x[2,1] = ... slots (1, 4, 7)`` and the image
     outlines the cells and storage slots that element adds. With ``static=True``
-    (or when ipywidgets is missing) returns a matplotlib Figure with every step.
+    (or when ipywidgets is missing, or ``COURSE_STATIC_WIDGETS=1``) returns a
+    matplotlib Figure with every step.
     """
     dim = _check(t, dim, "show_reduction")
-    S._validate(t, "show_reduction")
+    D.validate_dense(t, "show_reduction")
     if static:
+        return _static(t, dim, name, max_steps)
+    from course_utils.static import interactive_note, static_widgets
+
+    if static_widgets():                     # a static page (the course book): the still Figure
+        interactive_note("the reduction stepper")
         return _static(t, dim, name, max_steps)
     try:
         import ipywidgets as widgets

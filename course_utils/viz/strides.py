@@ -12,10 +12,13 @@ A strided tensor is a *view*: ``(sizes, strides, storage_offset)`` over a flat
 Colour legend (both figures):
     * each storage slot has its own colour, running through the rainbow in
       storage order; a logical cell is filled with the colour of the slot it
-      reads, and a line joins the cell to that slot;
+      reads, and a line joins the cell to that slot (not drawn for a tensor
+      that reads its slots in order, contiguous from offset 0: the colours say it);
     * ``@k`` in a cell is its storage offset ``k``;
-    * light-grey slots are in the storage but reached by no element shown;
-    * the black triangle under the strip marks ``storage_offset``;
+    * light-grey slots are in the storage but never read by the view drawn
+      above them (with ``share_with=``, each view gets its own copy of the
+      strip, so each shows what *it* skips);
+    * the black triangle on the strip marks ``storage_offset``;
     * ``show_offset`` draws the target cell and slot with a thick red border
       and the hops of the offset formula as arcs under the strip.
 """
@@ -26,40 +29,15 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-# the low-level drawing (grid, strip, links, labels) lives in _storage_drawing.py
-from course_utils.viz._storage_drawing import (_draw_strip, _draw_view, _finish, _fmt, _grid, _layout,
-                                               _legend, _link, _new_axes, _strip_caption,
-                                               _strip_geometry, _view_width)
-
-
-# ----------------------------------------------------------------------------- input
-def _validate(t, what="show_strides"):
-    if not isinstance(t, torch.Tensor):
-        raise ValueError(f"{what} expects a torch.Tensor, got {type(t).__name__}; "
-                         "build one with torch.tensor([...]) or torch.arange(n).reshape(...).")
-    if t.layout != torch.strided:
-        raise ValueError(f"{what} draws dense (strided) tensors, got layout {t.layout}; "
-                         "pass t.to_dense().")
-    if not 1 <= t.dim() <= 4:
-        raise ValueError(f"{what} draws tensors with 1 to 4 dims, got {t.dim()}-D shape "
-                         f"{tuple(t.shape)}; pass t.reshape(...) or one slice such as t[0]"
-                         + (" (for a 0-dim tensor use t.item() or t.reshape(1))" if t.dim() == 0 else "")
-                         + ".")
-    if t.numel() == 0:
-        raise ValueError(f"{what} needs at least one element, got shape {tuple(t.shape)}.")
-
-
-def storage_values(t: torch.Tensor) -> torch.Tensor:
-    """The whole storage behind ``t`` as a 1-D CPU tensor of ``t.dtype`` (slot k = element k)."""
-    st = t.untyped_storage()
-    flat = torch.empty(0, dtype=t.dtype, device=t.device)
-    flat.set_(st, 0, (st.nbytes() // t.element_size(),), (1,))
-    return flat.detach().cpu()
+# The drawing parts (grid, strip, links, legend) and storage reading live in
+# _storage_drawing.py, which imports nothing from here.
+from course_utils.viz import _storage_drawing as D
+from course_utils.viz._storage_drawing import storage_values  # noqa: F401 - public here since lesson 01
 
 
 LEGEND = ("Legend: a cell's colour is the colour of the storage slot it reads (same colour = same memory), "
-          "and a line joins them (small tensors); @k = the cell's storage offset k; a grey slot is storage no drawn "
-          "element reaches; ▲ marks storage_offset.")
+          "and a line joins them (small tensors that do not read their slots in order); @k = the cell's "
+          "storage offset k; a grey slot is storage the view above it never reads; ▲ marks storage_offset.")
 
 
 def show_strides(t: torch.Tensor, share_with=None, *, names=None, ax=None, max_slots: int = 64,
@@ -80,7 +58,7 @@ def show_strides(t: torch.Tensor, share_with=None, *, names=None, ax=None, max_s
                                             else [share_with])
     views = [t] + others
     for v in views:
-        _validate(v)
+        D.validate_dense(v)
     base = t.untyped_storage().data_ptr()
     for k, v in enumerate(others):
         if v.untyped_storage().data_ptr() != base or v.dtype != t.dtype:
@@ -90,33 +68,43 @@ def show_strides(t: torch.Tensor, share_with=None, *, names=None, ax=None, max_s
     if len(names) != len(views):
         raise ValueError(f"names needs one label per view ({len(views)}), got {len(names)}.")
     views = list(zip(names, views))
-    vals, window, colours, used = _layout(views, max_slots=max_slots)
-    widths = [_view_width(n, v) for n, v in views]
-    views_w = sum(widths) + 2.0 * (len(views) - 1)
-    per_row, strip_w = _strip_geometry(window, views_w)
-    W = max(views_w, strip_w, 14)
-    fig, ax, own = _new_axes(ax)
-    x, bottom, cells = (W - views_w) / 2, 0.0, []
-    for k, ((name, v), w) in enumerate(zip(views, widths)):
-        # with several views, "auto" links only the views after the first (the base tensor)
-        link = False if (links == "auto" and k == 0 and len(views) > 1) else links
-        c, b = _draw_view(ax, v, name, x, 0.0, w, colours, link=link)
-        cells.append(c)
-        x += w + 2.0
-        bottom = max(bottom, b)
-    sx0 = (W - strip_w) / 2
-    lines = any(d for c in cells for (_, _, _, d) in c.values())
-    pos, end = _draw_strip(ax, vals, window, colours, sx0, bottom + (3.2 if lines else 1.4), per_row, used)
-    for k, ((name, v), c) in enumerate(zip(views, cells)):
-        _link(ax, c, pos, colours, "-" if k == 0 else "--")
+    # One colour per slot for all views (same colour = same memory), drawn from one window.
+    vals, window, colours, _ = D.layout(views, max_slots=max_slots)
+    per_row, strip_w = D.strip_geometry(window, max(D.view_width(n, v) for n, v in views))
+    W = max(max(D.view_width(n, v) for n, v in views), strip_w, 14)
+    fig, ax, own = D.new_axes(ax)
+    y, sx0 = 0.0, (W - strip_w) / 2
+    in_order = []
+    for k, (name, v) in enumerate(views):
+        # Each view sits over its own copy of the strip: its lines do not cross another
+        # view's, and the grey slots are the ones *this* view never reads.
+        link = links
+        if links == "auto" and D.reads_in_order(v):
+            link = False
+            in_order.append(name)
+        vw = D.view_width(name, v)
+        cells, bottom = D.draw_view(ax, v, name, (W - vw) / 2, y, vw, colours, link=link)
+        lines = any(d for (_, _, _, d) in cells.values())
+        reads = {D.slot_of(v, c[0]) for c in D.grid_cells(tuple(v.shape))[0] if c[0] is not None}
+        pos, end = D.draw_strip(ax, vals, window, colours, sx0, bottom + (3.2 if lines else 1.4), per_row, reads)
+        D.draw_links(ax, cells, pos, colours)
         if v.storage_offset() in pos:
             px, py = pos[v.storage_offset()]
-            ax.plot([px], [py + 1.9 + 0.6 * k], marker="^", color="black", ms=6)
-            ax.text(px + 0.35, py + 1.9 + 0.6 * k, f"storage_offset of {name}", fontsize=7.5, va="center")
-    end += 0.6 * len(views) + 0.5
-    end = _legend(ax, 0, end, W, _strip_caption(t, window) + LEGEND + (" Lines of the second and later views are dashed."
-                                                 if len(views) > 1 else ""))
-    return _finish(fig, ax, W, end, own)
+            ax.plot([px], [py + 1.9], marker="^", color="black", ms=6)
+            ax.text(px + 0.35, py + 1.9, f"storage_offset of {name} = {v.storage_offset()}", fontsize=7.5,
+                    va="center")
+        skipped = sum(1 for slot in window if slot is not None and slot not in reads)
+        ax.text(sx0, end + 0.65, f"the storage as {name} reads it: {len(reads)} slots read"
+                + (f", {skipped} grey slots never read" if skipped else ", every drawn slot read"),
+                fontsize=8, color="0.3", va="top")
+        y = end + 1.9
+    note = (f" {', '.join(in_order)} read{'s' if len(in_order) == 1 else ''} the slots in order "
+            "(contiguous from offset 0), so no lines are drawn: the colours already run in order."
+            if in_order else "")
+    end = D.draw_legend(ax, 0, y, W, D.strip_caption(t, window) + LEGEND + note
+                        + (" Every view reads the same storage; each has its own copy of the strip."
+                           if len(views) > 1 else ""))
+    return D.finish(fig, ax, W, end, own)
 
 
 def show_offset(t: torch.Tensor, index, *, name: str = "x", ax=None, max_slots: int = 64) -> Figure:
@@ -126,36 +114,36 @@ def show_offset(t: torch.Tensor, index, *, name: str = "x", ax=None, max_slots: 
     Returns a Figure: the grid with the target cell outlined in red, the formula, and
     the storage strip with one red arc per non-zero term (legend in the module docstring).
     """
-    _validate(t, "show_offset")
+    D.validate_dense(t, "show_offset")
     index = (index,) if isinstance(index, int) else index
     if not isinstance(index, (tuple, list)) or len(index) != t.dim() or \
             not all(isinstance(i, int) and -n <= i < n for i, n in zip(index, t.shape)):
         raise ValueError(f"show_offset needs one int per dim, inside shape {tuple(t.shape)}, "
                          f"e.g. {tuple(0 for _ in t.shape)}; got {index!r}.")
     index = tuple(i % n for i, n in zip(index, t.shape))
-    if index not in {c[0] for c in _grid(tuple(t.shape))[0]}:
+    if index not in {c[0] for c in D.grid_cells(tuple(t.shape))[0]}:
         raise ValueError(f"index {index} is hidden in the drawing of a large tensor; pass a smaller "
                          "slice that contains it (e.g. t[:6, :6]).")
     hops, at = [t.storage_offset()], t.storage_offset()
     for i, s in zip(index, t.stride()):
         at += i * s
         hops.append(at)
-    vals, window, colours, used = _layout([(name, t)], hops, max_slots)
-    vw = _view_width(name, t)
-    per_row, strip_w = _strip_geometry(window, vw)
+    vals, window, colours, used = D.layout([(name, t)], hops, max_slots)
+    vw = D.view_width(name, t)
+    per_row, strip_w = D.strip_geometry(window, vw)
     W = max(vw, strip_w, 16)
-    fig, ax, own = _new_axes(ax)
+    fig, ax, own = D.new_axes(ax)
     terms = " + ".join(f"{i}×{s}" for i, s in zip(index, t.stride()))
     ax.text(W / 2, 0.0, f"offset = storage_offset + Σ index_k × stride_k = {t.storage_offset()} + "
             f"{terms} = {at}", fontsize=10.5, fontweight="bold", va="top", ha="center", color="crimson")
-    ax.text(W / 2, 0.8, f"{name}[{', '.join(map(str, index))}] = {_fmt(vals[at].item())} "
+    ax.text(W / 2, 0.8, f"{name}[{', '.join(map(str, index))}] = {D.fmt(vals[at].item())} "
             f"lives in storage slot {at} (byte {at * t.element_size()} of the storage)",
             fontsize=9.5, va="top", ha="center")
-    cells, bottom = _draw_view(ax, t, name, (W - vw) / 2, 2.2, vw, colours, highlight={index},
+    cells, bottom = D.draw_view(ax, t, name, (W - vw) / 2, 2.2, vw, colours, highlight={index},
                                link="highlight")
     sx0 = (W - strip_w) / 2
-    pos, end = _draw_strip(ax, vals, window, colours, sx0, bottom + 5.0, per_row, used)
-    _link(ax, cells, pos, colours)
+    pos, end = D.draw_strip(ax, vals, window, colours, sx0, bottom + 5.0, per_row, used)
+    D.draw_links(ax, cells, pos, colours)
     px, py = pos[at]
     ax.add_patch(Rectangle((px - 0.5, py), 1, 1, fill=False, edgecolor="crimson", lw=2.6, zorder=5))
     p0x, p0y = pos[hops[0]]
@@ -175,5 +163,5 @@ def show_offset(t: torch.Tensor, index, *, name: str = "x", ax=None, max_slots: 
                 bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.85))
         shown += 1
     depth = end + 0.8
-    end = _legend(ax, 0, depth + 0.5, W, _strip_caption(t, window) + LEGEND + " Red arcs: one hop per term of the formula.")
-    return _finish(fig, ax, W, end, own)
+    end = D.draw_legend(ax, 0, depth + 0.5, W, D.strip_caption(t, window) + LEGEND + " Red arcs: one hop per term of the formula.")
+    return D.finish(fig, ax, W, end, own)
