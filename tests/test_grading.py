@@ -339,3 +339,23 @@ def test_cli_registers_grade_and_assignments():
     assert (args.jobs, args.timeout, args.func.__name__) == (3, 5, "_grade")
     args = parser.parse_args(["assignments", "generate", "--check"])
     assert args.check and args.func.__name__ == "_generate"
+
+
+@pytest.mark.parametrize("content", [b"", b"SQLite format 3\0 but not really a database"],
+                         ids=["empty", "corrupt"])
+def test_a_broken_worker_gradebook_flags_that_student_and_loses_nobody(tmp_path, content):
+    course = _make_course(tmp_path / "course")
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    from course_utils.grading import gradebook
+    gradebook.merge_submission(url, "pytorch-under-the-hood", A, "alice", None)
+    bad = tmp_path / "worker.db"
+    bad.write_bytes(content)
+    spec = {"student": "brokendb"}
+    result = {"student": "brokendb", "ok": True, "db": str(bad), "seconds": 1.0}
+    rows, reports = {}, {"brokendb": {"file": "brokendb_tiny.ipynb", "events": [], "static": []}}
+    pipeline._merge_one(spec, result, reports, rows, course / ".grading" / A, url,
+                        "pytorch-under-the-hood", A, lambda *a: None)
+    assert rows["brokendb"].total == 0 and "gradebook_error" in rows["brokendb"].flags
+    with sqlite3.connect(course / "gradebook.db") as con:
+        students = {s for (s,) in con.execute("SELECT id FROM student")}
+    assert students == {"alice", "brokendb"}
