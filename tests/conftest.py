@@ -163,12 +163,15 @@ def pytest_terminal_summary(terminalreporter):
         write(f"  {name:<45} {seconds:6.1f} s   budget {budget} s{flag}")
 
 
+_MODE_KEYS = ("COURSE_GRADING", "COURSE_RECORD", "COURSE_ANSWER_KEY")
+_MODE_AT_START = {k: os.environ.get(k) for k in _MODE_KEYS}
+
+
 @pytest.fixture(autouse=True)
 def _lesson_mode_after_each_test():
-    """Loading nbgrader's config sets COURSE_GRADING=1 in this process (as it must for plain
-    nbgrader); a test that graded must not leave the next test in grading mode."""
-    keys = ("COURSE_GRADING", "COURSE_RECORD", "COURSE_ANSWER_KEY")
-    saved = {k: os.environ.get(k) for k in keys}
+    """A test that graded (or a module fixture that did) must not leave the next test in
+    grading mode: after each test the checks' mode is what it was when the run started."""
+    saved = _MODE_AT_START
     yield
     from course_utils.checks import set_grading_mode
 

@@ -45,7 +45,14 @@ def load_config(course_dir: os.PathLike | str, *, db_url: str | None = None,
         cfg_file = ASSIGNMENTS_DIR / CONFIG_NAME
     cfg = Config()
     if cfg_file.exists():
+        # The config sets COURSE_GRADING=1 for the kernels plain nbgrader starts; this
+        # process (the grader, a test run) must not switch its own checks into grading mode.
+        before = os.environ.get("COURSE_GRADING")
         cfg.merge(PyFileConfigLoader(cfg_file.name, path=str(cfg_file.parent)).load_config())
+        if before is None:
+            os.environ.pop("COURSE_GRADING", None)
+        else:
+            os.environ["COURSE_GRADING"] = before
     cfg.CourseDirectory.root = str(course_dir)
     cfg.CourseDirectory.db_url = db_url or os.environ.get("COURSE_GRADEBOOK_URL") or \
         sqlite_url(course_dir / "gradebook.db")
