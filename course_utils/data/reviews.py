@@ -34,15 +34,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
-import subprocess
-import sys
 import tarfile
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-from course_utils.data.cache import allow_download, data_dir, downloads_dir
+from course_utils.data.cache import allow_download, data_dir
+from course_utils.data.pypi import package_file
 
 PACKAGE = "vadersentiment==3.3.2"
 SDIST = "vaderSentiment-3.3.2.tar.gz"
@@ -99,23 +96,6 @@ def extract_snippets(sdist: str | Path) -> bytes:
     return data
 
 
-def _pip_download(target_dir: Path, quiet: bool) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               PACKAGE, "-d", str(target_dir), "--disable-pip-version-check"]
-    if not quiet:
-        print("$ " + " ".join(command[2:]), flush=True)
-    result = subprocess.run(command, capture_output=True, text=True)
-    found = list(target_dir.glob("vaderSentiment-3.3.2.tar.gz")) + list(target_dir.glob("vadersentiment-3.3.2.tar.gz"))
-    if result.returncode != 0 or not found:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-6:])
-        raise ReviewsNotPrepared(
-            f"pip could not download the source distribution of {PACKAGE} (exit "
-            f"{result.returncode}).\n{tail}\nWith a network, run `course data prepare` again; "
-            f"offline, copy {SDIST} from a machine that has it (pip download --no-deps "
-            f"--no-binary :all: {PACKAGE}) into {downloads_dir()}.")
-    return found[0]
-
-
 def prepare(sdist: str | Path | None = None, *, quiet: bool = False) -> Path:
     """Put the VADER movie-review sentences into the cache; return the file's path.
 
@@ -130,19 +110,9 @@ def prepare(sdist: str | Path | None = None, *, quiet: bool = False) -> Path:
         if not quiet:
             print(f"reviews: already prepared at {target}")
         return target
-    cached_sdist = downloads_dir() / SDIST
-    with tempfile.TemporaryDirectory(prefix="course-reviews-") as tmp:
-        if sdist is not None:
-            source = Path(sdist).expanduser()
-        elif cached_sdist.is_file():
-            source = cached_sdist
-        else:
-            source = _pip_download(Path(tmp), quiet)
-        if _sha256(source.read_bytes()) != SDIST_SHA256:
-            raise ReviewsNotPrepared(f"{source} is not the expected {SDIST} (SHA-256 differs).")
-        data = extract_snippets(source)
-        if source != cached_sdist:  # keep the 2.4 MB sdist so a re-prepare works offline
-            shutil.copyfile(source, cached_sdist)
+    source = package_file(PACKAGE, SDIST, SDIST_SHA256, binary=False, given=sdist,
+                          error=ReviewsNotPrepared, quiet=quiet)
+    data = extract_snippets(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.write_bytes(data)
