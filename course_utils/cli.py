@@ -170,6 +170,8 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_lessons(args) -> int:
+    if _missing_extra("lessons", "lab", ("nbformat",)):
+        return 2
     from course_utils import lesson_sources
 
     root = project_root()

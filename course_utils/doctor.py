@@ -111,11 +111,12 @@ def _data_cache() -> Probe:
 def _offline_data() -> Probe:
     from course_utils.data.prepare import offline_status
 
-    missing = [name for name, ready in offline_status().items() if not ready]
+    status = offline_status()
+    missing = [name for name, ready in status.items() if not ready]
     if missing:
         return Probe("offline data", WARN, "not prepared: " + ", ".join(missing),
                      "run `course data prepare` (make lab does it)")
-    return Probe("offline data", OK, "review sentences and the CIFAR stand-in are prepared")
+    return Probe("offline data", OK, "prepared: " + ", ".join(status))
 
 
 def _fast_mode() -> Probe:

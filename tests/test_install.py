@@ -235,7 +235,9 @@ print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}})))
 # ----------------------------------------------------------------------------- the commands
 
 @pytest.mark.parametrize("command, module", [(["lab"], "jupyterlab"), (["lab", "--no-browser"], "jupyterlab"),
-                                             (["run", "x.ipynb"], "nbclient"), (["run"], "ipykernel")])
+                                             (["run", "x.ipynb"], "nbclient"), (["run"], "ipykernel"),
+                                             (["lessons", "generate"], "nbformat"),
+                                             (["lessons", "generate", "--check"], "nbformat")])
 def test_commands_without_their_extra_print_one_line(command, module, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, module, None)  # find_spec -> None, import -> ImportError
     launched = []
