@@ -66,19 +66,12 @@ def load_config(course_dir: os.PathLike | str, *, db_url: str | None = None,
         cfg.Autograde.autograde_preprocessors = [
             GradingExecute if pp is Execute else pp
             for pp in Autograde.class_traits()["autograde_preprocessors"].default()]
-        if memory_mb is not None:
-            cfg.GradingKernelManager.memory_mb = int(memory_mb)
-        if cpu_seconds is not None:
-            cfg.GradingKernelManager.cpu_seconds = int(cpu_seconds)
-        if guard_log is not None:
-            cfg.GradingKernelManager.guard_log = str(guard_log)
         cfg.GradingKernelManager.use_sandbox = bool(use_sandbox)
-        if sandbox_uid is not None:
-            cfg.GradingKernelManager.sandbox_uid = int(sandbox_uid)
-        if run_dir is not None:
-            cfg.GradingKernelManager.run_dir = str(run_dir)
-        if pid_file is not None:
-            cfg.GradingKernelManager.pid_file = str(pid_file)
+        given = dict(memory_mb=(memory_mb, int), cpu_seconds=(cpu_seconds, int), sandbox_uid=(sandbox_uid, int),
+                     guard_log=(guard_log, str), run_dir=(run_dir, str), pid_file=(pid_file, str))
+        for trait, (value, kind) in given.items():
+            if value is not None:          # unset: the kernel manager's default
+                setattr(cfg.GradingKernelManager, trait, kind(value))
     # The exchange (release/collect over a shared folder) is not used here.
     cfg.Exchange.root = str(course_dir / ".exchange")
     return cfg
