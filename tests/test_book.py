@@ -14,7 +14,6 @@ import functools
 import importlib.util
 import json
 import re
-import shutil
 import threading
 from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -27,9 +26,6 @@ from course_utils.syllabus import CONCEPTS, NOTEBOOKS, PLANNED
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts" / "book"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
 LESSONS = [n for n in NOTEBOOKS if (ROOT / "notebooks" / n).exists()]
 # Widgets whose static mode another change adds; remove a lesson here once its widgets draw figures.
 PENDING_STATIC = {"00_setup.ipynb", "02_autograd_graphs.ipynb"}
@@ -199,21 +195,6 @@ def test_no_internal_link_is_broken(book):
 
 # ----------------------------------------------------------------- in a real browser
 
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (scripts/install_system_deps.sh chromium)")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 def _visit(browser, url: str):
     """Open ``url``; return the page and what it requested and logged."""
     context = browser.new_context(viewport={"width": 1300, "height": 900})
@@ -261,6 +242,7 @@ def test_home_page_in_the_browser(browser, server, book):
         for name in record["lessons"]:
             assert page.locator(f"a[href='lessons/{name.replace('.ipynb', '.html')}']").count() >= 1, name
         assert "make lab" in page.inner_text("article") and "make test" in page.inner_text("article")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=False)
         print(f"screenshot: {ARTIFACTS / 'home.png'}")
     finally:
