@@ -180,7 +180,12 @@ def _cmd_lessons(args) -> int:
         for problem in problems:
             print(problem)
         return 1 if problems else 0
-    for path in lesson_sources.generate(root):
+    try:
+        written = lesson_sources.generate(root, only=args.lessons or None)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
         print(f"wrote {path.relative_to(root)}")
     return 0
 
@@ -228,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "from lessons/ (see course_utils/lesson_sources.py)")
     lessons_sub = lessons.add_subparsers(dest="lessons_command", required=True)
     gen = lessons_sub.add_parser("generate", help="write notebooks/ and solutions/ from lessons/")
+    gen.add_argument("lessons", nargs="*", metavar="NN",
+                     help="only these lessons, by number (e.g. 03 07); default: every source")
     gen.add_argument("--check", action="store_true", help="only report stale generated files")
     lessons.set_defaults(func=_cmd_lessons)
 

@@ -98,12 +98,19 @@ def sources(root: Path | None = None) -> list[Path]:
     return sorted((Path(root or REPO_ROOT) / "lessons").glob("*.ipynb"))
 
 
-def generate(root: Path | None = None, out_root: Path | None = None) -> list[Path]:
-    """Write ``notebooks/`` and ``solutions/`` copies of every lesson source; return them."""
+def generate(root: Path | None = None, out_root: Path | None = None,
+             only: list[str] | None = None) -> list[Path]:
+    """Write ``notebooks/`` and ``solutions/`` copies of every lesson source (or of those whose
+    number is in ``only``, e.g. ``["03"]``); return them."""
     root = Path(root or REPO_ROOT)
     out_root = Path(out_root or root)
+    chosen = [src for src in sources(root) if not only or src.name[:2] in only]
+    if only and len(chosen) < len(set(only)):
+        known = ", ".join(src.name[:2] for src in sources(root))
+        raise ValueError(f"no lesson source for {sorted(set(only) - {s.name[:2] for s in chosen})}; "
+                         f"lessons/ has {known}")
     written = []
-    for src in sources(root):
+    for src in chosen:
         lesson, solution = split_notebook(nbformat.read(src, as_version=4), src.name)
         for folder, nb in (("notebooks", lesson), ("solutions", solution)):
             path = out_root / folder / src.name

@@ -57,3 +57,16 @@ def test_check_detects_an_edit(tmp_path):
     edited.cells[0].source += "\n# hand edit"
     nbformat.write(edited, tmp_path / "notebooks" / "99_demo.ipynb")
     assert lesson_sources.check(tmp_path) == ["stale: notebooks/99_demo.ipynb (run `course lessons generate`)"]
+
+
+def test_generate_only_some_lessons_leaves_the_others(tmp_path):
+    (tmp_path / "lessons").mkdir()
+    for name in ("98_one.ipynb", "99_two.ipynb"):
+        nbformat.write(_nb("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"),
+                       tmp_path / "lessons" / name)
+    written = lesson_sources.generate(tmp_path, only=["99"])
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
+        "notebooks/99_two.ipynb", "solutions/99_two.ipynb"]
+    assert not (tmp_path / "notebooks" / "98_one.ipynb").exists()
+    with pytest.raises(ValueError, match="no lesson source for \\['42'\\]"):
+        lesson_sources.generate(tmp_path, only=["42"])
