@@ -9,7 +9,8 @@
     show_most_confused(x, y, pred, class_names)    # the most frequent mistakes, as pictures
 
 Colours: filters are shown each scaled to its own min..max (grey = 0 only if the
-filter is symmetric around 0); feature maps use ``viridis`` per map; saliency
+filter is symmetric around 0); feature maps use ``viridis`` with their scale shown, one
+colour bar for all maps (``scale="shared"``) or one per map (``scale="own"``); saliency
 uses ``inferno`` (bright = the pixel changes the class score most); the
 confusion matrix is row-normalised (each true class sums to 1), blue = many.
 """
@@ -20,6 +21,7 @@ import math
 
 import numpy as np
 import torch
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from course_utils.viz import figure_png
@@ -201,9 +203,23 @@ def show_filters(weight, ncols: int = 8, title: str | None = None) -> Figure:
     return fig
 
 
+_OWN_BAR = dict(location="bottom", fraction=0.08, pad=0.03, aspect=12)   # a map's own colour bar
+
+
 def show_feature_maps(maps, image=None, max_maps: int = 16, ncols: int = 8, title=None,
-                      mean=None, std=None) -> Figure:
-    """Activation maps [C, H, W] (or [1, C, H, W]) of one image; the image [3, H, W] first if given."""
+                      mean=None, std=None, scale: str = "shared") -> Figure:
+    """Activation maps [C, H, W] (or [1, C, H, W]) of one image, each with its colour scale shown.
+
+    ``image`` [3, H, W] (or [1, H, W]) is drawn first, titled "input", so the maps sit next to
+    what they were computed from (``mean``/``std`` undo a normalisation). ``scale``:
+
+    * ``"shared"``: one colour scale for every map shown, from their joint min to max, and one
+      colour bar for the figure: maps can be compared (a dark map responds little);
+    * ``"own"``: each map stretched to its own min..max, with its own small colour bar whose two
+      ticks are that min and max: the structure of every map shows, the bar says its size.
+    """
+    if scale not in ("shared", "own"):
+        raise ValueError(f"show_feature_maps: scale must be 'shared' or 'own', got {scale!r}")
     m = maps.detach().float().cpu()
     if m.dim() == 4 and m.shape[0] == 1:
         m = m[0]
@@ -214,15 +230,36 @@ def show_feature_maps(maps, image=None, max_maps: int = 16, ncols: int = 8, titl
     panels = m.shape[0] + (image is not None)
     cols = min(ncols, panels)
     rows = math.ceil(panels / cols)
-    fig = Figure(figsize=(1.25 * cols, 1.3 * rows + 0.4), layout="constrained")
+    own = scale == "own"
+    fig = Figure(figsize=(1.25 * cols + (0.0 if own else 0.6), (1.6 if own else 1.3) * rows + 0.4),
+                 layout="constrained")
     axes = list(fig.subplots(rows, cols, squeeze=False).flat)
     for ax in axes:
         ax.set_axis_off()
     if image is not None:
-        axes.pop(0).imshow(_rgb(image, mean, std), interpolation="nearest")
-    for k, ax in enumerate(axes[:m.shape[0]]):
-        ax.imshow(m[k].numpy(), cmap="viridis", interpolation="nearest")
+        ax = axes.pop(0)
+        shown = ax.imshow(_rgb(image, mean, std), interpolation="nearest")
+        ax.set_title("input", fontsize=7, fontweight="bold")
+        if own:                                               # an empty bar's room: the input lines up
+            spacer = fig.colorbar(shown, ax=ax, **_OWN_BAR)
+            spacer.ax.set_axis_off()
+            spacer.solids.set_visible(False)
+    shared = Normalize(m.min().item(), m.max().item())       # one scale (one object) for all maps shown
+    map_axes = axes[:m.shape[0]]
+    for k, ax in enumerate(map_axes):
+        norm = Normalize(m[k].min().item(), m[k].max().item()) if own else shared
+        vmin, vmax = norm.vmin, norm.vmax
+        im = ax.imshow(m[k].numpy(), cmap="viridis", interpolation="nearest", norm=norm)
         ax.set_title(f"map {k}", fontsize=7)
+        if own:
+            bar = fig.colorbar(im, ax=ax, ticks=[vmin, vmax], **_OWN_BAR)
+            bar.ax.set_xticklabels([f"{vmin:.2g}", f"{vmax:.2g}"])
+            bar.ax.tick_params(labelsize=6, length=2, pad=1)
+    if map_axes and not own:
+        bar = fig.colorbar(im, ax=map_axes if len(map_axes) > 1 else map_axes[0], location="right",
+                           shrink=min(1.0, 0.55 + 0.2 * rows), aspect=12 * rows, pad=0.02)
+        bar.ax.tick_params(labelsize=7)
+        bar.set_label("shared scale", fontsize=7)
     fig.suptitle(title or f"{m.shape[0]} feature maps of {tuple(m.shape[1:])} (one per filter)", fontsize=9)
     return fig
 
