@@ -335,3 +335,48 @@ def test_prepare_from_the_cached_sdist_offline(real_snippets, real_downloads, da
     assert hashlib.sha256(path.read_bytes()).hexdigest() == reviews.FILE_SHA256
     assert reviews.prepare(quiet=True) == path                    # idempotent
     assert (data_home / "downloads" / reviews.SDIST).is_file()    # kept for offline re-prepare
+
+
+# ---------------------------------------------------------------- the VADER lexicon (lesson 06, X6)
+def test_parse_lexicon_keeps_the_first_rating_and_rejects_bad_lines():
+    text = ("good\t1.9\t0.9\t[2, 1, 2]\n"
+            ":)\t2.0\t1.2\t[3, 1]\n"
+            "\n"
+            "ok\t1.2\t0.4\t[1, 1]\n"
+            "ok\t0.9\t0.5\t[1, 0]\n"         # listed twice, as in the real file: the first line counts
+            "bad\t-2.5\t0.7\t[-3, -2]\n")
+    assert reviews.parse_lexicon(text) == {"good": 1.9, ":)": 2.0, "ok": 1.2, "bad": -2.5}
+    with pytest.raises(ValueError, match="lexicon line 1"):
+        reviews.parse_lexicon("no tab here\n")
+
+
+def test_lexicon_from_a_wrong_sdist_is_rejected(data_home, tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_ALLOW_DOWNLOAD", raising=False)
+    fake = tmp_path / "fake.tar.gz"
+    fake.write_bytes(_tar_gz({reviews.LEXICON_MEMBER: "good\t3.0\t0.0\t[3]\n"}))  # right name, wrong bytes
+    with pytest.raises(reviews.ReviewsNotPrepared, match="SHA-256"):
+        reviews.extract_lexicon(fake)
+    with pytest.raises(reviews.ReviewsNotPrepared, match="SHA-256"):
+        reviews.prepare_lexicon(sdist=fake, quiet=True)       # the sdist's own checksum fails first
+    assert not reviews.lexicon_path().exists()
+    with pytest.raises(reviews.ReviewsNotPrepared, match="course data prepare"):
+        reviews.load_lexicon()                                # nothing cached, no downloads allowed
+
+
+def test_real_lexicon_from_the_cached_sdist_offline(real_downloads, data_home, monkeypatch):
+    monkeypatch.delenv("COURSE_ALLOW_DOWNLOAD", raising=False)
+    sdist = real_downloads / reviews.SDIST
+    if not sdist.is_file():
+        pytest.skip("the vadersentiment sdist is not in the download cache")
+    path = reviews.prepare_lexicon(sdist=sdist, quiet=True)
+    assert path == data_home / "reviews" / reviews.LEXICON_FILE
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == reviews.LEXICON_SHA256
+    assert reviews.prepare_lexicon(quiet=True) == path              # idempotent
+    lex = reviews.load_lexicon()
+    assert len(lex) == reviews.N_LEXICON == 7506
+    assert all(-4 <= v <= 4 for v in lex.values())
+    assert lex["good"] > 1 and lex["masterpiece"] > 2 and lex["bad"] < -1 and lex["boring"] < -1
+    assert "imax" not in lex and "the" not in lex                   # names and stop words are not rated
+    # load_lexicon alone extracts from the cached sdist (what the lesson does after `course data prepare`)
+    path.unlink()
+    assert reviews.load_lexicon() == lex and reviews.lexicon_is_prepared()

