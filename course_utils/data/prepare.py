@@ -13,6 +13,7 @@ import importlib
 # name -> (module, prepare function, ready function)
 PREPARERS = {
     "reviews": ("course_utils.data.reviews", "prepare", "is_prepared"),
+    "sentiment-lexicon": ("course_utils.data.reviews", "prepare_lexicon", "lexicon_is_prepared"),
     "cifar10-standin": ("course_utils.data.cifar_standin", "prepare", "is_prepared"),
     "cifar10-samples": ("course_utils.data.cifar", "prepare_samples", "samples_ready"),
 }
