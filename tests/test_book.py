@@ -105,6 +105,27 @@ def _parse(path: Path) -> _Links:
 
 # ----------------------------------------------------------------- the build itself
 
+@pytest.mark.parametrize("holds", [False, True])
+def test_a_full_build_fails_on_a_false_verdict_and_only_then(tmp_path, holds):
+    import nbformat
+
+    lesson = tmp_path / "99_claim.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from course_utils.claims import verdict\n"
+        f"verdict('the run agrees with the text', {holds}, 'measured {holds}')")]
+    nbformat.write(nb, lesson)
+    execute = functools.partial(_builder().execute_lessons, [lesson], False, tmp_path / "cache",
+                                False, lambda line: None)
+    if holds:
+        (_, meta), = execute().values()
+        assert meta["mode"] == "full" and meta["verdicts"] == 1 and not meta["false_verdicts"]
+    else:
+        with pytest.raises(SystemExit, match="99_claim.ipynb printed a false verdict"):
+            execute()
+        assert not list((tmp_path / "cache").glob("99_claim-*.ipynb"))   # nothing cached as good
+
+
 def test_book_has_every_page_and_fits_the_budget(book):
     out, record = book
     for name in LESSONS:
