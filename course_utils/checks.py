@@ -383,7 +383,8 @@ def check_close(name: str, got, expected, *, atol: float = 1e-6, rtol: float = 1
                            hint or "look for 0/0, log of a negative number, or an overflow.")
         close = _isclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
         diff = (a - b).abs()
-        diff = torch.where(nan_a & nan_b, torch.zeros_like(diff), diff)
+        # matching NaNs and equal infinities (inf - inf is NaN) are no difference at all
+        diff = torch.where((nan_a & nan_b) | (a == b), torch.zeros_like(diff), diff)
         worst = int(diff.argmax()) if diff.numel() else 0
         max_diff = float(diff[worst]) if diff.numel() else 0.0
         if bool(close.all()):

@@ -335,3 +335,13 @@ def test_check_module_on_an_untouched_exercise_says_not_done(capsys):
     # no parameters and a forward that uses them: the real problem is reported
     assert check_module(ListModel(), nn.Linear(3, 2), torch.randn(4, 3)) == False
     assert "nn.ModuleList" in capsys.readouterr().out
+
+
+def test_check_close_points_at_the_real_mismatch_next_to_equal_infinities(capsys):
+    got = torch.tensor([1.0, float("-inf"), 2.0])
+    assert check_close("with infs", got, torch.tensor([1.5, float("-inf"), 2.0])) == False
+    (line,) = _lines(capsys)
+    assert "max abs diff 0.5 at index (0,)" in line and "nan" not in line
+    assert check_close("same infs", got, got.clone())
+    assert check_close("inf vs finite", got, torch.tensor([1.0, 0.0, 2.0])) == False
+    assert "at index (1,)" in _lines(capsys)[-1]
