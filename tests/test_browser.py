@@ -263,3 +263,27 @@ def test_nbgrader_validate_on_a_student_release(page, lab):
     # A fresh release holds no answers: Validate must run the tests and report them failing.
     assert "Validation" in text or "failed" in text.lower() or "Success" in text, text
     assert "NotImplementedError" in text or "failed" in text.lower(), text
+
+
+def test_feedback_pages_run_no_student_script(browser, tmp_path):
+    """A student's <script>, <iframe> and remote <img> in a feedback page stay inert."""
+    from course_utils.grading.worker import lock_down_feedback
+
+    page_file = tmp_path / "ch01_tensors.html"
+    page_file.write_text("<html><head><title>feedback</title></head><body><p id='p'>ok</p>"
+                         "<script>document.title = 'pwned'</script>"
+                         "<img src=x onerror=\"document.title='pwned-img'\">"
+                         "<iframe src='file:///etc/passwd'></iframe></body></html>")
+    lock_down_feedback(tmp_path)
+    context = browser.new_context()
+    try:
+        view = context.new_page()
+        blocked = []
+        view.on("console", lambda msg: blocked.append(msg.text))
+        view.goto(page_file.as_uri())
+        view.wait_for_timeout(300)
+        assert view.title() == "feedback"
+        assert view.locator("#p").inner_text() == "ok"
+        assert any("Content Security Policy" in m for m in blocked), blocked
+    finally:
+        context.close()

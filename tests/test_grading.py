@@ -205,6 +205,10 @@ def test_feedback_and_csv(courses, parallel_run):
     _, summary = parallel_run
     html = (course / "feedback" / "partial" / A / f"{A}.html").read_text()
     assert "7.0" in html and "10.0" in html
+    # the student's HTML is shown to the instructor: no script may run in the page
+    head = html[html.lower().index("<head"):]
+    assert head.split(">", 1)[1].lstrip().startswith('<meta http-equiv="Content-Security-Policy"')
+    assert "script-src" not in head.split(">", 2)[1] and "default-src 'none'" in head[:400]
     with open(summary.csv) as fh:
         table = list(csv.DictReader(fh))
     assert {r["student"]: float(r["total"]) for r in table} == \
@@ -318,13 +322,17 @@ def test_static_scan_ignores_locked_cells(release):
 
 
 def test_collect_inbox_pattern(tmp_path):
-    for name in ("ann_ch01.ipynb", "bob_ch01.ipynb", "bob_ch01_v2.ipynb", "x.ipynb"):
+    for name in ("ann_ch01.ipynb", "bob_ch01.ipynb", "bob_ch01_v2.ipynb", "x.ipynb",
+                 "._ch01.ipynb", ".._ch01.ipynb", ".hidden_ch01.ipynb"):
         (tmp_path / name).write_text("{}")
     os.utime(tmp_path / "bob_ch01.ipynb", (1, 1))
-    chosen, unmatched, notes = pipeline.collect_inbox(tmp_path, pipeline.DEFAULT_PATTERN)
+    chosen, unmatched, several = pipeline.collect_inbox(tmp_path, pipeline.DEFAULT_PATTERN)
     assert {k: v.name for k, v in chosen.items()} == {"ann": "ann_ch01.ipynb",
                                                       "bob": "bob_ch01_v2.ipynb"}
-    assert unmatched == ["x.ipynb"] and len(notes) == 1
+    # a student id that would be a path (".", "..") or hidden is not a student
+    assert set(unmatched) == {"._ch01.ipynb", ".._ch01.ipynb", ".hidden_ch01.ipynb", "x.ipynb"}
+    assert {k: [p.name for p in v] for k, v in several.items()} == {
+        "bob": ["bob_ch01.ipynb", "bob_ch01_v2.ipynb"]}
     chosen, _, _ = pipeline.collect_inbox(tmp_path, r"(?P<student>\w+?)_ch01(_v2)?\.ipynb")
     assert set(chosen) == {"ann", "bob"}
 

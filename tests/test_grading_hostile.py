@@ -193,6 +193,32 @@ for host in ('127.0.0.1', '8.8.8.8', '10.0.0.1'):
         print('no network:', host, exc)
 """
 
+# nbgrader gives a test cell the points of the first number shown as its value: the student's
+# function shows one (2 for storage_slot's test, 3 for my_sum's) before its check fails.
+DISPLAYHOOK_SLOT = """
+import sys
+def storage_slot(t, index):
+    sys.displayhook(2)
+    return -12345
+"""
+DISPLAYHOOK_SUM = """
+import sys
+def my_sum(t, dim):
+    sys.displayhook(3)
+    raise NotImplementedError()
+"""
+
+# An audit hook runs in every later cell and can never be removed: refused, and flagged.
+AUDITHOOK = """
+import sys
+def _hook(event, args):
+    if event == 'exec':
+        sys.displayhook(2)
+sys.addaudithook(_hook)
+def storage_slot(t, index):
+    raise NotImplementedError()
+"""
+
 
 def _cases(good: dict[str, str], port: int) -> dict[str, tuple[dict, float, list[str]]]:
     """name -> (solution cells replaced, exact expected total, flags the row must carry)."""
@@ -214,6 +240,8 @@ def _cases(good: dict[str, str], port: int) -> dict[str, tuple[dict, float, list
         "network": ({"storage_slot": g["storage_slot"] + "\n" + NETWORK.format(port=port)}, FULL,
                     []),
         "runfolder": ({"storage_slot": g["storage_slot"] + "\n" + RUNFOLDER}, FULL, []),
+        "displayhook": ({"storage_slot": DISPLAYHOOK_SLOT, "my_sum": DISPLAYHOOK_SUM}, FULL - 5, []),
+        "audithook": ({"storage_slot": AUDITHOOK}, 0, ["tamper"]),
     }
 
 

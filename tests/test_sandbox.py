@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -191,3 +192,20 @@ def test_each_claimed_uid_is_held_and_a_busy_one_is_skipped(monkeypatch):
         squatter.kill()
         squatter.wait()
     os.close(lock2)
+
+
+def test_run_folders_of_dead_graders_are_swept_and_live_ones_kept():
+    import subprocess as sp
+    import tempfile
+
+    gone = sp.Popen(["true"])
+    gone.wait()
+    dead, live = (Path(tempfile.mkdtemp(prefix="cg-", dir="/tmp")) for _ in range(2))
+    (dead / "owner.pid").write_text(str(gone.pid))
+    (live / "owner.pid").write_text(str(os.getpid()))
+    try:
+        sandbox.sweep_run_dirs()
+        assert not dead.exists() and live.exists()
+    finally:
+        for folder in (dead, live):
+            shutil.rmtree(folder, ignore_errors=True)

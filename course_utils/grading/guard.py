@@ -80,6 +80,7 @@ class Guard:
         from course_utils import checks
 
         self.ip, self.log_path, self.n = ip, log_path, 0
+        self.refused: list[str] = []   # what the audit hook saw during the current cell
         self.checks = checks
         # (owner, attribute name, label) -> original object
         self.items = []
@@ -103,13 +104,21 @@ class Guard:
         self.shell = {n: (_get(type(ip), n), vars(ip).get(n)) for n in (
             "run_cell", "showtraceback", "_showtraceback", "run_cell_async")}
 
+    def audit(self, event: str, args) -> None:
+        # An audit hook sees (and can act in) every later cell, and it can never be
+        # removed; no solution needs one. Ours was added first, so it may refuse the
+        # addition (a RuntimeError here is swallowed by sys.addaudithook) and report it.
+        if event == "sys.addaudithook":
+            self.refused.append("sys.addaudithook called (refused)")
+            raise RuntimeError("audit hooks are not allowed while grading")
+
     def _add(self, owner, name, label):
         original = _get(owner, name)
         if original is not None:
             self.items.append((owner, name, label, original))
 
     def problems(self) -> list[str]:
-        found = []
+        found, self.refused = list(dict.fromkeys(self.refused)), []
         for k, (owner, name, label, original) in enumerate(self.items):
             current = _get(owner, name)
             if current is original:
@@ -168,6 +177,7 @@ class Guard:
 def load_ipython_extension(ip) -> None:
     log_path = os.environ.get("COURSE_GUARD_LOG", os.devnull)
     guard = Guard(ip, log_path)
+    sys.addaudithook(guard.audit)
     ip.events.register("post_run_cell", guard.post_run_cell)
     with open(log_path, "a", encoding="utf-8") as fh:  # tells the grader the guard is on
         fh.write(json.dumps({"n": 0, "ready": True}) + "\n")

@@ -74,8 +74,9 @@ def _write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
-def collect_inbox(inbox: Path, pattern: str) -> tuple[dict[str, Path], list[str], list[str]]:
-    """{student: newest file}, unmatched file names, notes about duplicates."""
+def collect_inbox(inbox: Path, pattern: str) -> tuple[dict[str, Path], list[str], dict[str, list[Path]]]:
+    """{student: newest file}, unmatched file names, and {student: all their files, oldest
+    first} where a student has several (the newest is graded; the row is flagged)."""
     rule = re.compile(pattern)
     found: dict[str, list[Path]] = {}
     unmatched = []
@@ -86,15 +87,17 @@ def collect_inbox(inbox: Path, pattern: str) -> tuple[dict[str, Path], list[str]
             unmatched.append(path.name)
             continue
         student = re.sub(r"[^A-Za-z0-9_.-]", "_", student)
+        if student.startswith("."):       # ".", ".." or a hidden name: it becomes a folder path
+            unmatched.append(path.name)
+            continue
         found.setdefault(student, []).append(path)
-    notes = []
-    chosen = {}
+    chosen, several = {}, {}
     for student, paths in found.items():
         paths.sort(key=lambda p: (p.stat().st_mtime, p.name))
         chosen[student] = paths[-1]
         if len(paths) > 1:
-            notes.append(f"{student}: {len(paths)} files, graded the newest ({paths[-1].name})")
-    return chosen, unmatched, notes
+            several[student] = paths
+    return chosen, unmatched, several
 
 
 def _run_source(nb, opts: Options, cell_timeout: int):
@@ -228,9 +231,11 @@ def grade(assignment: str, inbox, course_dir=ASSIGNMENTS_DIR, options: Options |
     release = nbformat.read(course_dir / "release" / assignment / f"{assignment}.ipynb", 4)
     n_code = sum(c.cell_type == "code" for c in release.cells)
 
-    chosen, unmatched, notes = collect_inbox(Path(inbox), opts.pattern)
-    for note in notes:
-        say("note:", note)
+    chosen, unmatched, several = collect_inbox(Path(inbox), opts.pattern)
+    notes = {student: f"{len(paths)} files ({', '.join(p.name for p in paths)}); graded the newest, "
+                      f"{paths[-1].name}" for student, paths in several.items()}
+    for student, note in notes.items():
+        say(f"note: {student}: {note}")
     for name in unmatched:
         say(f"skipped {name}: file name does not match {opts.pattern!r}")
 
@@ -281,6 +286,10 @@ def grade(assignment: str, inbox, course_dir=ASSIGNMENTS_DIR, options: Options |
     finally:
         results.close()
 
+    for student, note in notes.items():      # one of them may be another student's file, renamed
+        if student in rows:
+            rows[student].flags.append(f"several_files:{len(several[student])}")
+            rows[student].details.append(note)
     ordered = [rows[s] for s in sorted(rows)]
     csv_path = Path(opts.csv) if opts.csv else course_dir / "grades" / f"{assignment}.csv"
     write_csv(ordered, csv_path)

@@ -37,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -210,9 +211,38 @@ def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+_RUN_OWNER = "owner.pid"
+
+
+def _owner_alive(run_dir: Path) -> bool:
+    try:
+        pid = int((run_dir / _RUN_OWNER).read_text())
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError):       # unreadable or no owner file: judge by age
+        return time.time() - run_dir.stat().st_mtime < 6 * 3600
+    return True
+
+
+def sweep_run_dirs() -> int:
+    """Remove run folders whose grader died without cleaning up (SIGKILL, a crash); return how many."""
+    removed = 0
+    for run_dir in Path("/tmp").glob("cg-*"):
+        try:
+            if run_dir.is_dir() and not run_dir.is_symlink() and not _owner_alive(run_dir):
+                shutil.rmtree(run_dir, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def make_run_dir(uid: int | None) -> Path:
     """A short folder for the connection file and IPC sockets (unix socket paths are short)."""
+    sweep_run_dirs()
     run_dir = Path(tempfile.mkdtemp(prefix="cg-", dir="/tmp"))
+    (run_dir / _RUN_OWNER).write_text(str(os.getpid()))   # for the next grader's sweep
     if uid is not None and _privileged():
         os.chown(run_dir, uid, uid)
     os.chmod(run_dir, 0o755)

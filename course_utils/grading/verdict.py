@@ -1,7 +1,9 @@
 """Judge an autograded notebook in the grader's process: answer key, tamper flags, scores.
 
-nbgrader scores a test cell by whether its output holds an error. This module
-only adds errors and lets nbgrader's own ``SaveAutoGrades`` score again:
+nbgrader scores a test cell by whether its output holds an error (or by the
+first number it finds as a cell value). This module turns every test cell's
+values into plain displays, adds errors, and lets nbgrader's own
+``SaveAutoGrades`` score again:
 
 * every test cell is judged against the answer key (:mod:`.answer_key`): a
   cell whose records do not all match gets a ``KeyMismatch`` error. This is
@@ -132,6 +134,21 @@ def _void(cell, reason: str) -> None:
     _add_error(cell, "TamperVoid", reason)
 
 
+def _no_partial_credit(cell) -> None:
+    """Turn a test cell's ``execute_result`` outputs into plain displays.
+
+    nbgrader gives a cell the points of the first number it finds as an
+    ``execute_result`` (partial credit) before it looks for an error. Our tests
+    never end in a number, so any such output is the student's code speaking
+    (``sys.displayhook(2)`` inside a graded function, or a message sent by hand):
+    it stays visible in the feedback, but it no longer scores.
+    """
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "execute_result":
+            out["output_type"] = "display_data"
+            out.pop("execution_count", None)
+
+
 def _add_error(cell, ename: str, reason: str) -> None:
     # First, not last: nbgrader scores a cell by its first error or execute_result,
     # so a number the student's code leaves as the cell's value must not come before it.
@@ -180,6 +197,7 @@ def apply_verdict(api, assignment: str, student: str, static: list[dict],
         for i, cell in enumerate(nb.cells):
             if not _is_test(cell):
                 continue
+            _no_partial_credit(cell)
             if review is not None:
                 _void(cell, f"voided for manual review: {review}")
             elif first is not None and i > first:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -70,6 +71,9 @@ def grade_one(spec: dict) -> dict:
         if spec.get("feedback", True):
             t0 = time.monotonic()
             fb = api.generate_feedback(assignment, student, force=True)
+            coursedir = api.coursedir
+            lock_down_feedback(Path(coursedir.format_path(coursedir.feedback_directory, student,
+                                                          assignment)))
             result["feedback_seconds"] = round(time.monotonic() - t0, 2)
             if not fb.get("success"):
                 result["feedback_error"] = _tail(fb.get("error", ""))
@@ -80,6 +84,22 @@ def grade_one(spec: dict) -> dict:
         sandbox.remove_run_dir(run_dir)
         result["seconds"] = round(time.monotonic() - start, 2)
     return result
+
+
+# Feedback pages show the student's own markdown and outputs as HTML; an instructor opens
+# them in a browser. No script, frame, plugin, form or remote load may run there.
+FEEDBACK_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+                "form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+
+def lock_down_feedback(folder: Path) -> None:
+    """Put a Content-Security-Policy first in the <head> of every feedback page in ``folder``."""
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{FEEDBACK_CSP}">'
+    for page in Path(folder).glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        head = re.search(r"<head[^>]*>", text, re.I)
+        text = (text[:head.end()] + meta + text[head.end():]) if head else meta + text
+        page.write_text(text, encoding="utf-8")
 
 
 def _tail(text: str, n: int = 3000) -> str:
