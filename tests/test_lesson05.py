@@ -1,4 +1,4 @@
-"""Lesson 05's debugging exercise (Exercise 4, "stuck at 10 %"): its check on typical fixes.
+"""Lesson 05's debugging exercise (Exercise 05.5, "stuck at 10 %"): its check on typical fixes.
 
 The exercise's code cell (``def batches`` / ``def loss_fn``, in the learner's stub version from
 ``lessons/05_cnn_cifar10.ipynb``) and its check cell run here on a small synthetic data set with

@@ -82,3 +82,22 @@ def test_max_maps_and_bad_arguments():
         show_feature_maps(m, scale="per-map")
     with pytest.raises(ValueError, match="ONE image"):
         show_feature_maps(torch.rand(2, 3, 4, 4))
+
+
+def test_names_title_the_maps_in_order_and_must_match_their_number():
+    m = _maps(c=2)
+    names = ["vertical edges", "horizontal edges"]
+    for scale in ("shared", "own"):
+        fig = show_feature_maps(m, image=torch.rand(3, 6, 6), names=names, scale=scale)
+        titled = [ax for ax in fig.axes if ax.images and ax.get_title() in names]
+        assert [ax.get_title() for ax in titled] == names               # in the order of the maps
+        for k, ax in enumerate(titled):                                  # ... each over its own map
+            np.testing.assert_allclose(ax.images[0].get_array(), m[k].numpy())
+        assert not any(ax.get_title().startswith("map ") for ax in fig.axes)
+    # names count the maps shown (after max_maps), not the maps passed
+    fig = show_feature_maps(_maps(c=5), max_maps=3, names=["a", "b", "c"])
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="one name per map"):
+        show_feature_maps(m, names=["only one"])
+    with pytest.raises(ValueError, match="one name per map"):
+        show_feature_maps(_maps(c=5), max_maps=3, names=list("abcde"))

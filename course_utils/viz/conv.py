@@ -207,7 +207,7 @@ _OWN_BAR = dict(location="bottom", fraction=0.08, pad=0.03, aspect=12)   # a map
 
 
 def show_feature_maps(maps, image=None, max_maps: int = 16, ncols: int = 8, title=None,
-                      mean=None, std=None, scale: str = "shared") -> Figure:
+                      mean=None, std=None, scale: str = "shared", names=None) -> Figure:
     """Activation maps [C, H, W] (or [1, C, H, W]) of one image, each with its colour scale shown.
 
     ``image`` [3, H, W] (or [1, H, W]) is drawn first, titled "input", so the maps sit next to
@@ -217,6 +217,9 @@ def show_feature_maps(maps, image=None, max_maps: int = 16, ncols: int = 8, titl
       colour bar for the figure: maps can be compared (a dark map responds little);
     * ``"own"``: each map stretched to its own min..max, with its own small colour bar whose two
       ticks are that min and max: the structure of every map shows, the bar says its size.
+
+    ``names`` titles the maps shown (one name per map, e.g. ``["vertical edges", "horizontal
+    edges"]``); without it they are titled "map 0", "map 1", ...
     """
     if scale not in ("shared", "own"):
         raise ValueError(f"show_feature_maps: scale must be 'shared' or 'own', got {scale!r}")
@@ -227,6 +230,11 @@ def show_feature_maps(maps, image=None, max_maps: int = 16, ncols: int = 8, titl
         raise ValueError(f"show_feature_maps: got shape {tuple(m.shape)}; pass the maps of ONE image, "
                          "[C, H, W] (e.g. acts[0]).")
     m = m[:max_maps]
+    if names is not None:
+        names = [str(n) for n in names]
+        if len(names) != m.shape[0]:
+            raise ValueError(f"show_feature_maps: {len(names)} names for {m.shape[0]} maps shown; "
+                             "pass one name per map (after max_maps)")
     panels = m.shape[0] + (image is not None)
     cols = min(ncols, panels)
     rows = math.ceil(panels / cols)
@@ -250,7 +258,7 @@ def show_feature_maps(maps, image=None, max_maps: int = 16, ncols: int = 8, titl
         norm = Normalize(m[k].min().item(), m[k].max().item()) if own else shared
         vmin, vmax = norm.vmin, norm.vmax
         im = ax.imshow(m[k].numpy(), cmap="viridis", interpolation="nearest", norm=norm)
-        ax.set_title(f"map {k}", fontsize=7)
+        ax.set_title(names[k] if names is not None else f"map {k}", fontsize=7)
         if own:
             bar = fig.colorbar(im, ax=ax, ticks=[vmin, vmax], **_OWN_BAR)
             bar.ax.set_xticklabels([f"{vmin:.2g}", f"{vmax:.2g}"])
