@@ -143,7 +143,10 @@ def preload() -> None:
 
 
 def serve() -> None:
+    parent = os.getppid()
     _libc().prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG: die with the worker
+    if os.getppid() != parent:  # the worker died before the line above: no signal will come
+        os._exit(0)
     preload()
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
